@@ -1,0 +1,61 @@
+"""Reading delimited rating files with errors that name the file and line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tears_bench.errors import TearsBenchError
+
+
+def read_table(path: Path, sep: str, names: list[str], encoding: str = "utf-8", header: bool = False,
+               numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A delimited file as strings; `numeric` columns must parse as numbers on every line."""
+    if not path.is_file():
+        raise TearsBenchError(f"missing file: {path}")
+    try:
+        frame = pd.read_csv(path, sep=sep, header=0 if header else None, names=names, dtype=str,
+                            encoding=encoding, engine="c" if len(sep) == 1 else "python",
+                            keep_default_na=False, quoting=3, on_bad_lines="error")
+    except pd.errors.ParserError as error:
+        raise TearsBenchError(f"{path}: malformed line ({_short(error)})") from None
+    except UnicodeDecodeError as error:
+        raise TearsBenchError(f"{path}: not {encoding} text ({error.reason})") from None
+    first_line = 2 if header else 1
+    for column in names:
+        missing = frame[column].eq("").to_numpy()
+        if column in numeric and missing.any():
+            line = first_line + int(np.argmax(missing))
+            raise TearsBenchError(f"{path}, line {line}: missing field '{column}' "
+                                  f"(expected {len(names)} fields separated by {sep!r})")
+    for column in numeric:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna().to_numpy()
+        if bad.any():
+            line = first_line + int(np.argmax(bad))
+            raise TearsBenchError(f"{path}, line {line}: {column} {frame[column].iloc[int(np.argmax(bad))]!r} "
+                                  f"is not a number (expected fields separated by {sep!r})")
+        frame[column] = values
+    return frame
+
+
+def _short(error: Exception) -> str:
+    return str(error).strip().splitlines()[-1]
+
+
+def dense_index(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unique values in first-seen order... sorted naturally, index of each value)."""
+    uniques, inverse = np.unique(values, return_inverse=True)
+    order = np.argsort(_natural_keys(uniques), kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return uniques[order], rank[inverse].astype(np.int64)
+
+
+def _natural_keys(ids: np.ndarray) -> np.ndarray:
+    """Numeric ids sort as numbers, others as strings."""
+    numbers = pd.to_numeric(pd.Series(ids), errors="coerce")
+    if numbers.notna().all():
+        return numbers.to_numpy()
+    return ids.astype(str)

@@ -1,0 +1,27 @@
+"""Shared fixtures: an isolated cache folder for every test, and the real-data folder if present."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TEARS_BENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Every test writes its caches into its own temporary TEARS_BENCH_HOME."""
+    home = tmp_path_factory.mktemp("tears-home")
+    monkeypatch.setenv("TEARS_BENCH_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real MovieLens data beside the project; the test is skipped when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (set TEARS_BENCH_SHARED_DATA)")
+    return SHARED_DATA
