@@ -81,7 +81,7 @@ def resolve_folder(info: DatasetInfo, data_dir: str | None) -> Path:
         return cached
     if info.downloadable:
         return download_grouplens(info.name, info.files)
-    raise TearsBenchError(f"{info.name} must be downloaded by hand (see docs/datasets.md): put "
+    raise TearsBenchError(f"{info.name} must be downloaded by hand (see docs/datasets-netflix-goodbooks.md): put "
                           f"{', '.join(info.files)} in a folder and pass --data-dir FOLDER, or into {cached}")
 
 
