@@ -1,0 +1,81 @@
+"""`openai:<model>` and `openai-compatible:<model>` through the official `openai` client.
+
+openai-compatible covers vLLM, Ollama, the llama.cpp server, the LLaMA API and any gateway
+speaking /v1/chat/completions: it needs `base_url`, and uses OPENAI_API_KEY when set, else the
+placeholder key "EMPTY" that local servers accept.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import openai
+
+from tears_bench.errors import TearsBenchError
+from tears_bench.llm.base import Completion, LLMClient, ProviderError, Usage, redact, retry_after_seconds
+
+KEY_VARIABLE = "OPENAI_API_KEY"
+LOCAL_PLACEHOLDER_KEY = "EMPTY"
+
+
+class OpenAIClient(LLMClient):
+    def __init__(self, model: str, base_url: str | None = None, compatible: bool = False):
+        self.provider = "openai-compatible" if compatible else "openai"
+        self.model = model
+        self.base_url = base_url
+        if compatible and not base_url:
+            raise TearsBenchError(
+                f"openai-compatible:{model} needs the server's address: pass --llm-base-url "
+                "(e.g. http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama)")
+        key = os.environ.get(KEY_VARIABLE)
+        if not key:
+            if not compatible:
+                raise TearsBenchError(f"openai:{model} needs an API key: set the environment variable {KEY_VARIABLE}")
+            key = LOCAL_PLACEHOLDER_KEY
+        self._key = key
+        # max_retries=0: the runner's retry policy (backoff, jitter, Retry-After) governs.
+        self._client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAIClient({self.provider}:{self.model}, base_url={self.base_url!r})"
+
+    def complete(self, messages: list[dict[str, str]], params: Mapping[str, Any],
+                 timeout: float | None = None) -> Completion:
+        params = dict(params)
+        kwargs: dict[str, Any] = {"temperature": params.pop("temperature")}
+        max_tokens = params.pop("max_tokens")
+        # OpenAI's own API has renamed the limit; local servers still know it as max_tokens.
+        kwargs["max_tokens" if self.provider == "openai-compatible" else "max_completion_tokens"] = max_tokens
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model, messages=messages, timeout=timeout,
+                extra_body=params or None, **kwargs)
+        except openai.APIStatusError as error:
+            raise ProviderError(self.provider, self._message(error), error.status_code,
+                                retry_after_seconds(error.response.headers)) from None
+        except openai.APITimeoutError:
+            raise ProviderError(self.provider, f"request timed out after {timeout} s") from None
+        except openai.APIConnectionError as error:
+            raise ProviderError(self.provider, f"connection failed ({redact(str(error), self._key)}) "
+                                f"to {self.base_url or 'api.openai.com'}") from None
+        if not response.choices:
+            return Completion("", Usage(*_usage(response)), "empty", response.model or self.model)
+        choice = response.choices[0]
+        text = (choice.message.content if choice.message else None) or ""
+        return Completion(text, Usage(*_usage(response)), choice.finish_reason, response.model or self.model)
+
+    def _message(self, error: "openai.APIStatusError") -> str:
+        body = error.body
+        if isinstance(body, dict):
+            inner = body.get("error", body)
+            message = inner.get("message") if isinstance(inner, dict) else inner
+        else:
+            message = getattr(error, "message", None) or str(error)
+        return redact(str(message or "no message"), self._key)
+
+
+def _usage(response: Any) -> tuple[int, int]:
+    usage = getattr(response, "usage", None)
+    if usage is None:  # some local servers leave it out
+        return 0, 0
+    return int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
