@@ -204,7 +204,9 @@ def resolve_encoder(spec: str | EncoderSpec, pooling: str | None = None,
 def _load_model(resolved: _Resolved) -> nn.Module:
     from transformers import AutoModel, AutoModelForTextEncoding
     from transformers.models.auto.modeling_auto import MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar on every load is noise in our output
     spec, config = resolved.spec, resolved.config
     kwargs = {"local_files_only": spec.local_only, "config": config}
     try:

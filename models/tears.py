@@ -1,0 +1,108 @@
+"""TEARS Base and TEARS-<VAE> (protocol.md section 4).
+
+TEARS-<VAE>: a trained CF VAE's encoder is frozen (a frozen copy encodes the user's ratings into
+q_cf); the summary's embedding goes through a bias-free linear head to q_t = (mu_t, logvar_t); both
+latents are decoded by the VAE's decoder, which is fine-tuned. Loss =
+(NLL(mix at alpha 0.5) + NLL(text) + NLL(cf)) / 3 + beta KL(q_t || N(0, I)) + epsilon * align(q_t, q_cf).
+TEARS Base: text only, with a fresh MultVAE-shaped decoder.
+
+alpha is the weight of the TEXT latent everywhere: z = alpha * z_text + (1 - alpha) * z_cf.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+
+from models.alignment import ALIGNMENTS
+from models.losses import multinomial_nll
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, training: bool) -> torch.Tensor:
+    if not training:
+        return mu
+    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+
+def standard_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) per row."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
+
+
+class BaseDecoder(nn.Module):
+    """TEARS Base's decoder: MultVAE-shaped, Linear(latent, hidden) tanh Linear(hidden, items)."""
+
+    def __init__(self, latent_dim: int, hidden: int, n_items: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent_dim, hidden), nn.Tanh(), nn.Linear(hidden, n_items))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class Tears(nn.Module):
+    """The trainable part of TEARS: text head + decoder (+ the frozen CF encoder copy)."""
+
+    def __init__(self, text_dim: int, n_items: int, cf: nn.Module | None = None, latent_dim: int = 400,
+                 hidden: int = 600, align: str = "ot", epsilon: float = 0.5, beta: float = 0.2):
+        super().__init__()
+        self.text_only = cf is None
+        self.latent_dim = cf.latent_dim if cf is not None else latent_dim
+        self.head = nn.Linear(text_dim, 2 * self.latent_dim, bias=False)
+        self.align, self.epsilon, self.beta = align, epsilon, beta
+        if cf is None:
+            self.decoder = BaseDecoder(self.latent_dim, hidden, n_items)
+            self.cf_encoder = None
+        else:
+            # Two copies: the frozen one only encodes (so fine-tuning parameters shared by encoder and
+            # decoder, as in MacridVAE, never moves q_cf); the other only decodes and is fine-tuned.
+            self.cf_encoder = copy.deepcopy(cf).eval()
+            for parameter in self.cf_encoder.parameters():
+                parameter.requires_grad_(False)
+            self.decoder = copy.deepcopy(cf)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.cf_encoder is not None:
+            self.cf_encoder.eval()  # frozen: no dropout, no stochastic encoding
+        return self
+
+    def text_posterior(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.head(embeddings).chunk(2, dim=-1)
+        return mu, logvar
+
+    @torch.no_grad()
+    def cf_posterior(self, ratings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cf_encoder.encode(ratings)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z) if self.text_only else self.decoder.decode(z)
+
+    def loss(self, embeddings: torch.Tensor, ratings: torch.Tensor | None, target: torch.Tensor,
+             anneal: float = 1.0) -> tuple[torch.Tensor, dict]:
+        mu_t, logvar_t = self.text_posterior(embeddings)
+        z_t = reparameterize(mu_t, logvar_t, self.training)
+        kl = standard_kl(mu_t, logvar_t).mean()
+        beta = self.beta * anneal
+        if self.text_only:
+            nll = multinomial_nll(self.decode(z_t), target)
+            return nll + beta * kl, {"nll": nll.item(), "kl": kl.item()}
+        mu_cf, logvar_cf = self.cf_posterior(ratings)
+        z_cf = reparameterize(mu_cf, logvar_cf, self.training)
+        nll = (multinomial_nll(self.decode(0.5 * z_t + 0.5 * z_cf), target)
+               + multinomial_nll(self.decode(z_t), target)
+               + multinomial_nll(self.decode(z_cf), target)) / 3
+        alignment = ALIGNMENTS[self.align](mu_t, logvar_t, mu_cf, logvar_cf).mean()
+        loss = nll + beta * kl + self.epsilon * alignment
+        return loss, {"nll": nll.item(), "kl": kl.item(), "align": alignment.item()}
+
+    @torch.no_grad()
+    def scores(self, embeddings: torch.Tensor, ratings: torch.Tensor | None, alphas) -> torch.Tensor:
+        """Logits [len(alphas), users, items] for every alpha, encoding the text once."""
+        mu_t, _ = self.text_posterior(embeddings)
+        if self.text_only:
+            text_scores = self.decode(mu_t)
+            return text_scores.unsqueeze(0).expand(len(alphas), *text_scores.shape)
+        mu_cf, _ = self.cf_posterior(ratings)
+        return torch.stack([self.decode(a * mu_t + (1 - a) * mu_cf) for a in alphas])

@@ -1,0 +1,42 @@
+"""`tears-bench compare --summaries S1,S2[,...]`: judge summarizers on one split and one CF backbone."""
+from __future__ import annotations
+
+from tears_bench.compare import CompareConfig, run_compare
+
+
+def _list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="compare summary sources: accuracy, flip and uniqueness on the same split and backbone",
+        description="For each summary source, train TEARS on the same split with the same config and seed (so "
+                    "every source shares the same pre-trained CF VAE), then report test accuracy at alpha 1 and at "
+                    "the best alpha, the flip task at alpha 1 and summary uniqueness: one table and one figure. "
+                    "alpha = weight of the text latent (0 = CF only, 1 = text only).")
+    parser.add_argument("--summaries", required=True, type=_list,
+                        help="two or more comma-separated summary sources: template, file:PATH, tears-gpt4-ml-1m, "
+                             "openai:MODEL, ...")
+    parser.add_argument("--dataset", default="synthetic", help="dataset name or RecBole folder (default synthetic)")
+    parser.add_argument("--data-dir", help="folder holding the dataset's files")
+    parser.add_argument("--models", default=["tears-multvae"], type=_list,
+                        help="comma-separated TEARS models (default tears-multvae)")
+    parser.add_argument("--editor", default="offline", help="editor of the flip task: offline (default) or an LLM id")
+    parser.add_argument("--encoder", default="minilm", help="text encoder: minilm (default) or hf:NAME-OR-PATH")
+    parser.add_argument("--epochs", type=int, help="maximum TEARS training epochs")
+    parser.add_argument("--limit", type=int, help="at most N test users for flip and uniqueness")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the models and tasks (default 0)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--llm-base-url", help="base URL for openai-compatible servers, proxies or gateways")
+    parser.add_argument("--pairs", type=int, default=2000, help="random summary pairs for uniqueness (default 2000)")
+    parser.add_argument("--output", help="output folder (default results/compare-<id>/)")
+    parser.set_defaults(func=main)
+
+
+def main(args) -> int:
+    run_compare(CompareConfig(
+        summaries=args.summaries, dataset=args.dataset, data_dir=args.data_dir, models=args.models,
+        editor=args.editor, encoder=args.encoder, epochs=args.epochs, limit=args.limit, seed=args.seed,
+        device=args.device, llm_base_url=args.llm_base_url, pairs=args.pairs, output=args.output))
+    return 0

@@ -1,0 +1,110 @@
+"""`tears-bench train`: train a model end to end, print validation and test metrics, write
+DIR/metrics.json, DIR/config.json and DIR/model.pt.
+
+The model comes from models.registry.MODELS. Standard models go through models.trainer.get_trained,
+so an identical second command reuses the cached model instead of retraining. A registry entry with
+its own training (TEARS) supplies `add_arguments(parser)` for its options and `train(args) ->
+(metrics dict, output folder)`; this command then prints that dict's 'val'/'test' parts (flat {metric: value}, or
+one level deeper, e.g. per alpha) and writes it to DIR/metrics.json.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tears_bench.errors import TearsBenchError
+from tears_bench.storage import atomic_write_json
+
+TABLE_COLUMNS = ("ndcg@10", "ndcg@20", "ndcg@50", "ndcg@100", "recall@20", "recall@50")
+
+
+def register(subparsers) -> None:
+    from models.registry import MODELS
+
+    parser = subparsers.add_parser("train", help="train a recommender (MultVAE, RecVAE, EASE, ...) and evaluate it",
+                                   description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, choices=sorted(MODELS), metavar="NAME",
+                        help=f"one of: {', '.join(MODELS)}")
+    parser.add_argument("--dataset", default="synthetic",
+                        help="dataset spec: a name (tears-bench ls), name:key=value,..., or a folder of RecBole files")
+    parser.add_argument("--data-dir", help="folder holding the dataset's files")
+    parser.add_argument("--split-seed", type=int, default=42, help="seed of the held-out users split (default 42)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs (default: the model's)")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set lr=5e-4 --set latent=200 (repeatable)")
+    parser.add_argument("--output", help="output folder (default results/train/<model>-<dataset>-<key>)")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    seen = set()
+    for spec in MODELS.values():
+        if spec.add_arguments is not None and spec.add_arguments not in seen:
+            seen.add(spec.add_arguments)
+            spec.add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    overrides = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise TearsBenchError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    return overrides
+
+
+def run(args) -> int:
+    from models.registry import get_spec
+
+    spec = get_spec(args.model)
+    if spec.train is not None:
+        metrics, output = spec.train(args)
+    else:
+        metrics, output = train_standard(args)
+    atomic_write_json(output / "metrics.json", metrics)
+    print(format_table(metrics))
+    print(f"wrote {output / 'metrics.json'}")
+    return 0
+
+
+def train_standard(args) -> tuple[dict, Path]:
+    from models.trainer import get_trained
+    from tears_bench.data.registry import get_split
+
+    split = get_split(args.dataset, data_dir=args.data_dir, seed=args.split_seed, verbose=not args.quiet)
+    trained = get_trained(split, args.model, config=parse_overrides(args.set), seed=args.seed,
+                          device=args.device, epochs=args.epochs, verbose=not args.quiet)
+    safe_dataset = "".join(c if c.isalnum() or c in "-_." else "_" for c in split.dataset)
+    output = Path(args.output or f"results/train/{args.model}-{safe_dataset}-{trained.key}")
+    output.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(trained.path / "model.pt", output / "model.pt")
+    atomic_write_json(output / "config.json", trained.config)
+    metrics = {**trained.metrics, "cache": {"key": trained.key, "path": str(trained.path),
+                                            "reused": trained.from_cache}}
+    return metrics, output
+
+
+def format_table(metrics: dict) -> str:
+    header = f"{metrics.get('model', '')} on {metrics.get('dataset', '')}"
+    split = metrics.get("split", {})
+    if split:
+        header += f" (split {split.get('hash')}: {split.get('val')} val / {split.get('test')} test users)"
+    rows = []
+    for part in ("val", "test"):
+        values = metrics.get(part) or {}
+        if values and all(isinstance(v, dict) for v in values.values()):
+            rows += [(f"{part} {name}", v) for name, v in values.items()]
+        elif values:
+            rows.append((part, values))
+    width = max([len(name) for name, _ in rows] + [6])
+    lines = [header, " " * width + "".join(f"{c:>11}" for c in TABLE_COLUMNS)]
+    for name, values in rows:
+        cells = "".join(f"{values[c]:>11.4f}" if isinstance(values.get(c), (int, float)) else f"{'-':>11}"
+                        for c in TABLE_COLUMNS)
+        lines.append(f"{name:<{width}}{cells}")
+    return "\n".join(lines)

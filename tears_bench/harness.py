@@ -1,0 +1,171 @@
+"""`tears-bench run`: dataset -> split -> summaries -> models -> tasks -> results, every stage cached.
+
+`run_benchmark(RunConfig(...))` is the Python API behind the command. Each finished task is saved
+in the run folder at once (atomically), so an interrupted run, rerun with the same --output,
+redoes only the tasks that had not finished; the stages before (split, summaries, embeddings,
+trained models, LLM answers) come from their own caches.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tears_bench.errors import TearsBenchError
+from tears_bench.storage import atomic_write_json, stable_hash
+
+DEFAULT_ALPHAS = tuple(round(a / 10, 1) for a in range(11))
+
+
+@dataclass
+class RunConfig:
+    tasks: list[str]
+    dataset: str = "synthetic"
+    data_dir: str | None = None
+    summaries: list[str] = field(default_factory=lambda: ["template"])
+    models: list[str] = field(default_factory=lambda: ["tears-multvae"])
+    editor: str = "offline"
+    alphas: list[float] = field(default_factory=lambda: list(DEFAULT_ALPHAS))
+    limit: int | None = None
+    seed: int = 0
+    split_seed: int = 42
+    output: str | None = None
+    device: str = "auto"
+    llm_base_url: str | None = None
+    concurrency: int = 8
+    encoder: str = "minilm"
+    encoder_mode: str = "frozen"
+    align: str = "ot"
+    epochs: int | None = None
+    pairs: int = 2000
+
+    def run_id(self) -> str:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        dataset = Path(self.dataset).name if "/" in self.dataset else self.dataset.split(":")[0]
+        return f"{stamp}-{dataset}-{'-'.join(self.tasks)}"
+
+    def task_key(self, task: str) -> str:
+        """Everything a task's result depends on besides the cached stages' own keys."""
+        fields = asdict(self)
+        for unused in ("tasks", "output", "concurrency", "device", "llm_base_url"):
+            fields.pop(unused)
+        return stable_hash({"task": task, **fields})
+
+
+def validate(config: RunConfig) -> None:
+    from models.tears_trainer import TEARS_MODELS
+    from tasks.editors import get_editor
+    from tasks.registry import TASKS
+
+    unknown = [t for t in config.tasks if t not in TASKS]
+    if unknown or not config.tasks:
+        raise TearsBenchError(f"unknown task(s) {unknown or config.tasks}; known: {', '.join(TASKS)}")
+    bad_models = [m for m in config.models if m not in TEARS_MODELS]
+    if bad_models:
+        raise TearsBenchError(f"unknown model(s) {bad_models} for `run`; known: {', '.join(TEARS_MODELS)}")
+    bad_alphas = [a for a in config.alphas if not 0.0 <= a <= 1.0]
+    if bad_alphas or not config.alphas:
+        raise TearsBenchError(f"alphas must lie in [0, 1] (the weight of the text latent), got {bad_alphas or 'none'}")
+    get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency)
+
+
+def parse_alphas(text: str) -> list[float]:
+    """'0:1:0.1' (start:stop:step, stop included) or '0,0.5,1'."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(x) for x in text.split(":"))
+            if step <= 0:
+                raise ValueError
+            count = int(round((stop - start) / step)) + 1
+            return [round(start + i * step, 6) for i in range(count)]
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise TearsBenchError(f"--alphas {text!r}: expected start:stop:step (e.g. 0:1:0.1) or a list "
+                              f"(e.g. 0,0.5,1)") from None
+
+
+def _log(message: str) -> None:
+    print(f"[tears-bench] {message}", flush=True)
+
+
+def prepare(config: RunConfig):
+    """The split, the summary sources and the trained models the tasks need."""
+    from tears_bench.data import get_split
+    from tears_bench.summaries.registry import get_summaries
+
+    started = time.perf_counter()
+    split = get_split(config.dataset, config.data_dir, seed=config.split_seed)
+    _log(f"split {split.hash} of {split.dataset}: {len(split.train_users)} train / {len(split.val_users)} val / "
+         f"{len(split.test_users)} test users, {split.n_items} items ({time.perf_counter() - started:.1f}s)")
+    from tasks.registry import TASKS
+
+    needs_models = any(TASKS[t].needs_models for t in config.tasks)
+    sources = {}
+    for spec in config.summaries:
+        started = time.perf_counter()
+        # Models train on every user's summary; uniqueness alone only needs the test users'.
+        users = None if needs_models else split.test_users.tolist()
+        sources[spec] = get_summaries(split, spec, llm_base_url=config.llm_base_url, users=users,
+                                      concurrency=config.concurrency)
+        _log(f"summaries {spec}: {len(sources[spec])} users ({time.perf_counter() - started:.1f}s)")
+    models = {}
+    if needs_models:
+        from models.tears_trainer import train_tears
+        summaries = sources[config.summaries[0]]
+        for name in config.models:
+            started = time.perf_counter()
+            options = {"encoder": config.encoder, "encoder_mode": config.encoder_mode, "align": config.align,
+                       "epochs": config.epochs}
+            trained = train_tears(split, name, summaries, config=options, seed=config.seed, device=config.device,
+                                  verbose=False)
+            models[name] = trained
+            state = "cached" if trained.from_cache else f"trained in {time.perf_counter() - started:.1f}s"
+            test = trained.metrics["test"]
+            _log(f"model {name} ({state}): test NDCG@20 {test['ndcg@20']:.4f} at best alpha "
+                 f"{trained.metrics['best_alpha']:.1f}")
+    return split, sources, models
+
+
+def run_task(task: str, config: RunConfig, split, sources, models) -> tuple[dict, list[dict]]:
+    from tasks.editors import get_editor
+    from tasks.registry import get_task
+
+    function = get_task(task)
+    summaries = sources[config.summaries[0]]
+    editor = get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency)
+    recommenders = {name: trained.recommender for name, trained in models.items()}
+    if task == "uniqueness":
+        return function(None, split, summaries, None, None, seed=config.seed, limit=config.limit,
+                        sources={name: dict(s) for name, s in sources.items()}, pairs=config.pairs)
+    return function(recommenders, split, summaries, editor, config.alphas, seed=config.seed, limit=config.limit)
+
+
+def run_benchmark(config: RunConfig) -> Path:
+    """Run every task of the config; returns the run folder."""
+    from tears_bench import results
+
+    validate(config)
+    out = Path(config.output) if config.output else Path("results") / config.run_id()
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    split, sources, models = prepare(config)
+    done = {}
+    for task in config.tasks:
+        saved = results.load_task(out, task, config.task_key(task))
+        if saved is not None:
+            _log(f"task {task}: already done in {out}, reused")
+            done[task] = saved
+            continue
+        task_started = time.perf_counter()
+        result, rows = run_task(task, config, split, sources, models)
+        done[task] = results.save_task(out, task, config.task_key(task), result, rows)
+        _log(f"task {task}: {time.perf_counter() - task_started:.1f}s")
+    manifest = results.manifest(config, split, sources, models)
+    results.write_run(out, config, manifest, models, done, seconds=time.perf_counter() - started)
+    for task in config.tasks:
+        print()
+        print(results.render_text(task, done[task]["result"]))
+    print(f"\nresults: {out / 'results.json'}")
+    return out

@@ -1,0 +1,129 @@
+"""Figures of task results with matplotlib (Agg backend: no display needed).
+
+Every figure states the alpha convention on its axis: alpha is the weight of the text latent
+(0 = CF only, 1 = text only).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ALPHA_LABEL = "alpha (weight of the text latent: 0 = CF only, 1 = text only)"
+REFERENCE_STYLE = {"random": ":", "oracle": "--"}
+
+
+def _models(result: dict) -> list[str]:
+    return [k for k in result if k not in ("meta", "references")]
+
+
+def _series(by_alpha: dict, key: str):
+    points = sorted((float(a), v) for a, v in by_alpha.items() if v.get(key) is not None)
+    return [a for a, _ in points], [v[key] for _, v in points], [v.get(f"{key}_ci") for _, v in points]
+
+
+def _line(ax, xs, ys, cis, label, style="-", color=None, band=True):
+    marker = "o" if len(xs) == 1 else "."
+    line, = ax.plot(xs, ys, style, marker=marker, label=label, color=color)
+    if band and cis and all(ci is not None for ci in cis) and len(xs) > 1:
+        ax.fill_between(xs, [c[0] for c in cis], [c[1] for c in cis], alpha=0.15, color=line.get_color())
+    elif band and cis and all(ci is not None for ci in cis):
+        ax.errorbar(xs, ys, yerr=[[y - c[0] for y, c in zip(ys, cis)], [c[1] - y for y, c in zip(ys, cis)]],
+                    fmt="none", color=line.get_color(), capsize=3)
+    return line
+
+
+def plot_flip(result: dict, path: Path) -> Path:
+    """Delta-up and Delta-down against alpha per model, with the random and oracle references."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    for ax, key, title in zip(axes, ("delta_up", "delta_down"),
+                              ("Delta-up: least favourite genre rises", "Delta-down: favourite genre falls")):
+        for model in _models(result):
+            xs, ys, cis = _series(result[model], key)
+            line = _line(ax, xs, ys, cis, model)
+            for reference, per_model in result.get("references", {}).items():
+                if model in per_model:
+                    rx, ry, _ = _series(per_model[model], key)
+                    ax.plot(rx, ry, REFERENCE_STYLE.get(reference, "-."), color=line.get_color(), alpha=0.7,
+                            label=f"{model} [{reference}]")
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_title(title)
+        ax.set_xlabel(ALPHA_LABEL, fontsize=8)
+        ax.set_ylabel(f"{key.replace('_', '-')} (gNDCG@20)")
+        ax.set_xlim(-0.02, 1.02)
+    axes[1].legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
+def plot_rank(result: dict, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for model in _models(result):
+        xs, ys, cis = _series(result[model], "rank_change")
+        _line(ax, xs, ys, cis, model)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_title("Fine-grained rank adjustment")
+    ax.set_xlabel(ALPHA_LABEL, fontsize=8)
+    ax.set_ylabel("mean rank change (positive = moved up)")
+    ax.set_xlim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_guided(result: dict, path: Path) -> Path:
+    genres = result.get("meta", {}).get("genres", [])
+    models = [m for m in _models(result) if result[m].get("more")]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=False)
+    width = 0.8 / max(1, len(models))
+    for ax, direction in zip(axes, ("more", "less")):
+        for i, model in enumerate(models):
+            values = [result[model][direction].get(g) or 0.0 for g in genres]
+            ax.bar([x + i * width for x in range(len(genres))], values, width, label=model)
+        ax.set_xticks([x + width * (len(models) - 1) / 2 for x in range(len(genres))])
+        ax.set_xticklabels(genres, rotation=45, ha="right", fontsize=8)
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xlabel("genre")
+        ax.set_ylabel(f"gNDCG@20 {'increase' if direction == 'more' else 'decrease'}")
+        ax.set_title(f"Guided: \"{direction.capitalize()} <genre>\"")
+    axes[0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_uniqueness(result: dict, path: Path) -> Path:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    labels, bleu, distance = [], [], []
+    between = result.get("between_users") or {}
+    if between.get("pairs"):
+        labels.append(f"between users\n{between['source']}")
+        bleu.append(between["bleu_mean"])
+        distance.append(between["levenshtein_mean"])
+    for pair, stats in ((result.get("within_user") or {}).get("by_source_pair") or {}).items():
+        labels.append(f"within user\n{pair}")
+        bleu.append(stats["bleu_mean"])
+        distance.append(stats["levenshtein_mean"])
+    axes[0].bar(range(len(labels)), bleu, color="tab:blue")
+    axes[0].set_ylabel("mean sentence BLEU (lower = more unique)")
+    axes[1].bar(range(len(labels)), distance, color="tab:orange")
+    axes[1].set_ylabel("mean word edit distance (higher = more unique)")
+    for ax in axes:
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, fontsize=7)
+        ax.set_xlabel("summary pairs")
+    fig.suptitle("Summary uniqueness")
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+PLOTS = {"flip": plot_flip, "rank": plot_rank, "guided": plot_guided, "uniqueness": plot_uniqueness}

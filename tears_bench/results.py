@@ -1,0 +1,83 @@
+"""Writing a run folder: results.json, per-task JSON and per-user JSONL, tables, figures.
+
+Layout of `DIR`:
+    results.json          {"config", "manifest", "models", "tasks": {TASK: result}}
+    tasks/TASK.json       one finished task (its key and result), written as soon as it ends
+    rows/TASK.jsonl       per-user rows: user, model, alpha, original and edited summary, figures
+    tables/TASK.csv|.md   the task's tables
+    figures/TASK.png      the task's figure
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from tears_bench.manifest import device_description, git_commit, package_versions
+from tears_bench.plots import PLOTS
+from tears_bench.storage import atomic_write_json, atomic_write_text
+from tears_bench.tables import task_tables
+
+
+def load_task(out: Path, task: str, key: str) -> dict | None:
+    path = out / "tasks" / f"{task}.json"
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return saved if saved.get("key") == key else None
+
+
+def save_task(out: Path, task: str, key: str, result: dict, rows: list[dict]) -> dict:
+    lines = "".join(json.dumps(row, ensure_ascii=False, default=_plain) + "\n" for row in rows)
+    atomic_write_text(out / "rows" / f"{task}.jsonl", lines)
+    saved = {"key": key, "result": result, "rows": f"rows/{task}.jsonl", "n_rows": len(rows)}
+    atomic_write_json(out / "tasks" / f"{task}.json", saved)
+    return saved
+
+
+def _plain(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def manifest(config, split, sources, models) -> dict:
+    import torch
+
+    from models.tears_trainer import resolve_device
+
+    return {
+        "packages": package_versions(), "git_commit": git_commit(),
+        "seeds": {"run": config.seed, "split": config.split_seed},
+        "dataset": {"name": split.dataset, "spec": config.dataset, "split_hash": split.hash, **split.sizes(),
+                    "stats": {k: v for k, v in split.dataset_stats.items() if k != "genres"}},
+        "device": device_description(resolve_device(config.device)), "torch_threads": torch.get_num_threads(),
+        "editor": config.editor,
+        "summarizer": {spec: {**s.metadata, "key": s.key, "n_users": len(s)} for spec, s in sources.items()},
+        "models": {name: {"key": m.key, "encoder": m.metrics.get("encoder")} for name, m in models.items()},
+    }
+
+
+def model_summary(models) -> dict:
+    keep = ("best_alpha", "val", "test", "by_alpha", "baseline", "config", "users_without_summary")
+    return {name: {k: m.metrics.get(k) for k in keep} for name, m in models.items()}
+
+
+def write_run(out: Path, config, manifest_: dict, models: dict, done: dict, seconds: float) -> None:
+    tasks = {task: saved["result"] for task, saved in done.items()}
+    document = {"config": asdict(config), "manifest": manifest_, "seconds": round(seconds, 1),
+                "models": model_summary(models), "tasks": tasks}
+    for task, result in tasks.items():
+        tables = task_tables(task, result)
+        atomic_write_text(out / "tables" / f"{task}.md", "\n\n".join(t.markdown() for t in tables) + "\n")
+        atomic_write_text(out / "tables" / f"{task}.csv", "\n".join(t.csv() for t in tables))
+        if task in PLOTS:
+            PLOTS[task](result, out / "figures" / f"{task}.png")
+    atomic_write_json(out / "results.json", document)
+
+
+def render_text(task: str, result: dict) -> str:
+    return "\n\n".join(t.text() for t in task_tables(task, result))
