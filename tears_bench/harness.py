@@ -137,7 +137,7 @@ def run_task(task: str, config: RunConfig, split, sources, models) -> tuple[dict
     editor = get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency)
     recommenders = {name: trained.recommender for name, trained in models.items()}
     if task == "uniqueness":
-        return function(None, split, summaries, None, None, seed=config.seed, limit=config.limit,
+        return function(None, split, None, None, None, seed=config.seed, limit=config.limit,
                         sources={name: dict(s) for name, s in sources.items()}, pairs=config.pairs)
     return function(recommenders, split, summaries, editor, config.alphas, seed=config.seed, limit=config.limit)
 

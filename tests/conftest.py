@@ -20,6 +20,17 @@ def isolated_home(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def one_thread():
+    """Model tests run on one torch thread: small steps are faster and timings steadier."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def shared_data() -> Path:
     """The real MovieLens data beside the project; the test is skipped when it is absent."""
     if not SHARED_DATA.is_dir():

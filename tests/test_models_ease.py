@@ -12,12 +12,7 @@ from models.layers import SparseRows
 from models.pop import Pop
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def binary(n_users, n_items, density, seed):

@@ -11,12 +11,7 @@ from models.evaluate import evaluate, recommend
 from tears_bench.metrics import exclude_inputs, ndcg_at_k, recall_at_k
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_problem(n_users=57, n_items=130, seed=0):

@@ -45,6 +45,7 @@ def test_run_writes_the_documented_results(tiny, tmp_path, capsys):
     guided = tasks["guided"]["tears-multvae"]
     assert "mean" in guided["more"] and "mean" in guided["less"]
     assert tasks["uniqueness"]["between_users"]["pairs"] == 2000
+    assert tasks["uniqueness"]["sources"] == ["template"] and tasks["uniqueness"]["within_user"] is None
     for task in ("flip", "rank", "guided", "uniqueness"):
         assert (out / "figures" / f"{task}.png").stat().st_size > 10_000
         assert (out / "tables" / f"{task}.csv").read_text().count("\n") >= 2

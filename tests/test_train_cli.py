@@ -13,12 +13,7 @@ DATASET = "synthetic:users=300,items=200,seed=2"
 SMALL = ["--set", "hidden=64", "--set", "latent=16", "--set", "batch_size=64"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_train_writes_metrics_and_reuses_the_trained_model(tmp_path, capsys, monkeypatch):

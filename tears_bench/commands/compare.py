@@ -1,11 +1,9 @@
 """`tears-bench compare --summaries S1,S2[,...]`: judge summarizers on one split and one CF backbone."""
 from __future__ import annotations
 
+from tears_bench.commands import comma_list
+
 from tears_bench.compare import CompareConfig, run_compare
-
-
-def _list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def register(subparsers) -> None:
@@ -15,12 +13,12 @@ def register(subparsers) -> None:
                     "every source shares the same pre-trained CF VAE), then report test accuracy at alpha 1 and at "
                     "the best alpha, the flip task at alpha 1 and summary uniqueness: one table and one figure. "
                     "alpha = weight of the text latent (0 = CF only, 1 = text only).")
-    parser.add_argument("--summaries", required=True, type=_list,
+    parser.add_argument("--summaries", required=True, type=comma_list,
                         help="two or more comma-separated summary sources: template, file:PATH, tears-gpt4-ml-1m, "
                              "openai:MODEL, ...")
     parser.add_argument("--dataset", default="synthetic", help="dataset name or RecBole folder (default synthetic)")
     parser.add_argument("--data-dir", help="folder holding the dataset's files")
-    parser.add_argument("--models", default=["tears-multvae"], type=_list,
+    parser.add_argument("--models", default=["tears-multvae"], type=comma_list,
                         help="comma-separated TEARS models (default tears-multvae)")
     parser.add_argument("--editor", default="offline", help="editor of the flip task: offline (default) or an LLM id")
     parser.add_argument("--encoder", default="minilm", help="text encoder: minilm (default) or hf:NAME-OR-PATH")

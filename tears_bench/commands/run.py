@@ -1,11 +1,9 @@
 """`tears-bench run --task flip[,rank,guided,uniqueness]`: the benchmark's main job."""
 from __future__ import annotations
 
+from tears_bench.commands import comma_list
+
 from tears_bench.harness import RunConfig, parse_alphas, run_benchmark
-
-
-def _list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def register(subparsers) -> None:
@@ -13,14 +11,14 @@ def register(subparsers) -> None:
         "run", help="run benchmark tasks on TEARS models (default: synthetic data, offline, minutes)",
         description="Build or load everything a task needs (split, summaries, trained models), run the tasks "
                     "for every model and alpha, print a table per task and write the run folder.")
-    parser.add_argument("--task", "--tasks", dest="tasks", required=True, type=_list,
+    parser.add_argument("--task", "--tasks", dest="tasks", required=True, type=comma_list,
                         help="comma-separated: flip, rank, guided, uniqueness")
     parser.add_argument("--dataset", default="synthetic", help="dataset name or RecBole folder (default synthetic)")
     parser.add_argument("--data-dir", help="folder holding the dataset's files")
-    parser.add_argument("--summaries", default=["template"], type=_list,
+    parser.add_argument("--summaries", default=["template"], type=comma_list,
                         help="summarizer id(s): template, file:PATH, tears-gpt4-ml-1m, openai:MODEL, ...; several "
                              "comma-separated sources of the same users feed the uniqueness task (default template)")
-    parser.add_argument("--models", default=["tears-multvae"], type=_list,
+    parser.add_argument("--models", default=["tears-multvae"], type=comma_list,
                         help="comma-separated TEARS models (default tears-multvae)")
     parser.add_argument("--editor", default="offline", help="offline, or an LLM id such as openai:gpt-4o")
     parser.add_argument("--alphas", default="0:1:0.1",
