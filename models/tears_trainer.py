@@ -8,10 +8,8 @@ evaluation; the CF baseline is re-evaluated on exactly the users TEARS is evalua
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,7 +169,7 @@ def train_tears(split: Split, name: str, summaries, *, config: dict | None = Non
         metrics = json.loads((folder / "metrics.json").read_text())
         return TrainedTears(TearsRecommender(name, net, encoder, device), metrics, key, folder, True)
 
-    trainer = _Trainer(split, net, encoder, summaries, config, device, verbose, name)
+    trainer = _Trainer(split, net, encoder, summaries, config, device, verbose, name, seed)
     history = trainer.fit()
     metrics = trainer.sweep()
     metrics.update({
@@ -209,12 +207,20 @@ def _load_state(net, encoder, path: Path, device) -> None:
         encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")}, strict=False)
 
 
+class _Trainable(torch.nn.Module):
+    """The TEARS network and its text encoder (trainable in LoRA mode) as one module for `fit`."""
+
+    def __init__(self, net: Tears, encoder):
+        super().__init__()
+        self.net, self.encoder = net, encoder
+
+
 class _Trainer:
     """One TEARS training run: batches of users, early stopping, the alpha sweep."""
 
-    def __init__(self, split, net, encoder, summaries, config, device, verbose, name):
+    def __init__(self, split, net, encoder, summaries, config, device, verbose, name, seed):
         self.split, self.net, self.encoder, self.config = split, net, encoder, config
-        self.device, self.verbose, self.name = device, verbose, name
+        self.device, self.verbose, self.name, self.seed = device, verbose, name, seed
         self.parts = {}
         self.missing = {}
         for part in ("train", "val", "test"):
@@ -251,49 +257,31 @@ class _Trainer:
         return torch.cat(out, dim=1)
 
     def fit(self) -> list[dict]:
+        """Train with the shared loop of models.trainer.fit (early stopping, best epoch kept)."""
+        from models.trainer import fit
+
         config, net = self.config, self.net
-        groups = [{"params": list(net.head.parameters()) + list(self.encoder.trainable_parameters())},
-                  {"params": [p for p in net.decoder.parameters() if p.requires_grad], "lr": config["decoder_lr"]}]
-        optimizer = torch.optim.AdamW(groups, lr=config["lr"], weight_decay=config["weight_decay"], foreach=True)
         _, inputs, targets, _ = self.parts["train"]
-        n = inputs.shape[0]
-        steps_per_epoch = math.ceil(n / config["batch_size"])
-        anneal_steps = max(1, config["anneal_epochs"] * steps_per_epoch)
-        best, best_state, stale, history, step = -1.0, None, 0, [], 0
-        rng = np.random.default_rng(0)
-        for epoch in range(config["epochs"]):
-            started = time.perf_counter()
-            net.train()
-            self.encoder.train()
-            total = 0.0
-            order = rng.permutation(n)
-            for start in range(0, n, config["batch_size"]):
-                rows = order[start:start + config["batch_size"]]
-                ratings = _dense(model_input(inputs[rows]), self.device)
-                target = _dense(targets[rows], self.device)
-                loss, _ = net.loss(self._embed("train", rows), ratings, target, anneal=min(1.0, step / anneal_steps))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(rows)
-                step += 1
-            seconds = time.perf_counter() - started
-            val = self._select_score()
-            history.append({"epoch": epoch + 1, "loss": total / n, "val_ndcg@50": val, "seconds": seconds})
-            if self.verbose:
-                print(f"{self.name} epoch {epoch + 1:3d}  loss {total / n:9.3f}  val NDCG@50 {val:.4f}  {seconds:.1f}s")
-            if val > best:
-                best, stale = val, 0
-                best_state = copy.deepcopy(_trainable_state(net, self.encoder))
-            else:
-                stale += 1
-                if stale >= config["patience"]:
-                    break
-        net.load_state_dict({k[4:]: v for k, v in best_state.items() if k.startswith("net.")}, strict=False)
-        if not self.frozen:
-            self.encoder.load_state_dict({k[8:]: v for k, v in best_state.items() if k.startswith("encoder.")},
-                                         strict=False)
-        return history
+        steps_per_epoch = math.ceil(inputs.shape[0] / config["batch_size"])
+
+        def make_optimizer(_params, _config):
+            groups = [{"params": list(net.head.parameters()) + list(self.encoder.trainable_parameters())},
+                      {"params": [p for p in net.decoder.parameters() if p.requires_grad],
+                       "lr": config["decoder_lr"]}]
+            return torch.optim.AdamW(groups, lr=config["lr"], weight_decay=config["weight_decay"], foreach=True)
+
+        def loss_fn(_model, batch, anneal):
+            return net.loss(self._embed("train", batch.rows), batch.x, batch.target, anneal=anneal)
+
+        loop = {"epochs": config["epochs"], "patience": config["patience"], "batch_size": config["batch_size"],
+                # fit passes min(beta_cap, updates / total_anneal_steps): here the share of beta reached.
+                "beta_cap": 1.0, "total_anneal_steps": max(1, config["anneal_epochs"] * steps_per_epoch),
+                "select_metric": "val_ndcg@50"}
+        result = fit(_Trainable(net, self.encoder), None, loop, device=self.device, seed=self.seed,
+                     evaluate_fn=lambda _model: self._select_score(), loss_fn=loss_fn,
+                     make_optimizer=make_optimizer, train_data=(model_input(inputs), targets),
+                     verbose=self.verbose)
+        return result.history
 
     def _select_score(self) -> float:
         alphas = (1.0,) if self.net.text_only else SELECT_ALPHAS
