@@ -29,6 +29,9 @@ def add_arguments(parser) -> None:
     group.add_argument("--encoder", default="minilm", help="text encoder: minilm (default) or hf:NAME-OR-PATH")
     group.add_argument("--encoder-mode", default="frozen", choices=["frozen", "lora"],
                        help="frozen (default: embeddings computed once and cached) or lora (for GPUs)")
+    group.add_argument("--segments", type=int, default=1,
+                       help="embed the summary as K consecutive parts, concatenated (default 1: the whole text; "
+                            "4 follows the summary's four parts and lets a frozen encoder see where a genre is)")
     group.add_argument("--align", default="ot", choices=["ot", "none", "kl", "contrastive"],
                        help="alignment of the text and CF posteriors (default ot)")
 
@@ -42,7 +45,7 @@ def train(args) -> tuple[dict, Path]:
     split = get_split(args.dataset, data_dir=args.data_dir, seed=args.split_seed, verbose=not args.quiet)
     summaries = get_summaries(split, args.summaries, llm_base_url=args.llm_base_url)
     config = {**parse_overrides(args.set), "encoder": args.encoder, "encoder_mode": args.encoder_mode,
-              "align": args.align, "epochs": args.epochs}
+              "segments": args.segments, "align": args.align, "epochs": args.epochs}
     trained = train_tears(split, args.model, summaries, config=config, seed=args.seed, device=args.device,
                           verbose=not args.quiet)
     safe_dataset = "".join(c if c.isalnum() or c in "-_." else "_" for c in split.dataset)

@@ -31,7 +31,7 @@ TEARS_MODELS = {
 DEFAULTS = {
     "epochs": 200, "patience": 20, "batch_size": 64, "lr": None, "decoder_lr": None, "weight_decay": 0.01,
     "epsilon": 0.5, "beta": 0.2, "anneal_epochs": 10, "align": "ot", "latent_dim": 400, "hidden": 600,
-    "encoder": "minilm", "encoder_mode": "frozen", "lora_r": 64, "lora_alpha": 16, "lora_dropout": 0.4,
+    "encoder": "minilm", "encoder_mode": "frozen", "segments": 1, "lora_r": 64, "lora_alpha": 16, "lora_dropout": 0.4,
     "cf_config": None,
 }
 # The paper's AdamW lr 1e-4 is for fine-tuning T5 with LoRA. With a frozen encoder only a linear
@@ -125,6 +125,8 @@ def _config(name: str, config: dict | None) -> dict:
     if unknown:
         raise TearsBenchError(f"unknown TEARS option(s) {sorted(unknown)}")
     resolved = {**DEFAULTS, **{k: v for k, v in (config or {}).items() if v is not None}}
+    if not isinstance(resolved["segments"], int) or resolved["segments"] < 1:
+        raise TearsBenchError(f"segments must be a whole number >= 1, got {resolved['segments']!r}")
     if resolved["lr"] is None:
         resolved["lr"] = FROZEN_LR if resolved["encoder_mode"] == "frozen" else LORA_LR
     if resolved["decoder_lr"] is None:
@@ -145,6 +147,9 @@ def _build(split, name, config, seed, device, verbose):
     encoder = build_encoder(config["encoder"], mode=config["encoder_mode"], lora_r=config["lora_r"],
                             lora_alpha=config["lora_alpha"], lora_dropout=config["lora_dropout"],
                             device=str(device))
+    if config["segments"] > 1:
+        from tears_bench.text.segments import SegmentedEncoder
+        encoder = SegmentedEncoder(encoder, config["segments"])
     cf_name = TEARS_MODELS[name]
     cf = None
     if cf_name is not None:
@@ -160,8 +165,10 @@ def train_tears(split: Split, name: str, summaries, *, config: dict | None = Non
     config = _config(name, config)
     device = resolve_device(device)
     net, encoder, cf = _build(split, name, config, seed, device, verbose)
+    # "segments" joined the config later; leaving its default out keeps earlier cache keys valid.
+    key_config = {k: v for k, v in config.items() if not (k == "segments" and v == 1)}
     key = stable_hash({"model": name, "split": split.hash, "summaries": _summaries_key(summaries),
-                       "encoder": encoder.identity, "config": config, "seed": seed,
+                       "encoder": encoder.identity, "config": key_config, "seed": seed,
                        "cf": None if cf is None else cf.key, "version": TEARS_VERSION})
     folder = cache_dir("models") / f"{name}-{key}"
     if (folder / "metrics.json").is_file() and (folder / "model.pt").is_file():

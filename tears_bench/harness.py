@@ -37,6 +37,7 @@ class RunConfig:
     concurrency: int = 8
     encoder: str = "minilm"
     encoder_mode: str = "frozen"
+    segments: int = 1
     align: str = "ot"
     epochs: int | None = None
     pairs: int = 2000
@@ -116,8 +117,8 @@ def prepare(config: RunConfig):
         summaries = sources[config.summaries[0]]
         for name in config.models:
             started = time.perf_counter()
-            options = {"encoder": config.encoder, "encoder_mode": config.encoder_mode, "align": config.align,
-                       "epochs": config.epochs}
+            options = {"encoder": config.encoder, "encoder_mode": config.encoder_mode,
+                       "segments": config.segments, "align": config.align, "epochs": config.epochs}
             trained = train_tears(split, name, summaries, config=options, seed=config.seed, device=config.device,
                                   verbose=False)
             models[name] = trained

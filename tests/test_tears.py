@@ -139,3 +139,27 @@ def test_bad_options_are_refused():
         train_tears(split, "tears-multvae", {0: "x"}, config={"align": "cosine"})
     with pytest.raises(TearsBenchError, match="unknown TEARS model"):
         train_tears(split, "tears-ease", {0: "x"})
+
+
+def test_segment_pooling_concatenates_the_parts(encoders):
+    from tears_bench.text import build_encoder
+    from tears_bench.text.segments import EMPTY_SEGMENT, SegmentedEncoder, split_segments
+
+    text = "Summary: one. Two! Three? Four. Five."
+    assert split_segments(text, 2) == ["Summary: one. Two!", "Three? Four. Five."]
+    assert split_segments("Only one sentence.", 3) == [EMPTY_SEGMENT, "Only one sentence.", EMPTY_SEGMENT]
+    inner = build_encoder(encoders["bert"])
+    segmented = SegmentedEncoder(inner, 2)
+    assert segmented.dim == 2 * inner.dim and segmented.identity != inner.identity
+    expected = torch.cat([inner.encode(["Summary: one. Two!"]), inner.encode(["Three? Four. Five."])], dim=1)
+    torch.testing.assert_close(segmented.encode([text]), expected)
+
+
+def test_tears_trains_with_segments(encoders):
+    split = get_split(DATASET)
+    trained = train_tears(split, "tears-multvae", word_summaries(split),
+                          config=small_config(encoders["bert"], segments=2), device="cpu", verbose=False)
+    assert trained.recommender.encoder.dim == 64 and trained.metrics["config"]["segments"] == 2
+    again = train_tears(split, "tears-multvae", word_summaries(split),
+                        config=small_config(encoders["bert"], segments=2), device="cpu", verbose=False)
+    assert again.from_cache

@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent LLM requests (default 8)")
     parser.add_argument("--encoder", default="minilm", help="text encoder: minilm (default) or hf:NAME-OR-PATH")
     parser.add_argument("--encoder-mode", default="frozen", choices=["frozen", "lora"])
+    parser.add_argument("--segments", type=int, default=1,
+                        help="embed each summary as K consecutive parts, concatenated (default 1; see docs/decisions.md)")
     parser.add_argument("--align", default="ot", help="alignment: ot (default), none, kl, contrastive")
     parser.add_argument("--epochs", type=int, help="maximum TEARS training epochs")
     parser.add_argument("--pairs", type=int, default=2000, help="random summary pairs for uniqueness (default 2000)")
@@ -43,7 +45,8 @@ def main(args) -> int:
         tasks=args.tasks, dataset=args.dataset, data_dir=args.data_dir, summaries=args.summaries,
         models=args.models, editor=args.editor, alphas=parse_alphas(args.alphas), limit=args.limit, seed=args.seed,
         split_seed=args.split_seed, output=args.output, device=args.device, llm_base_url=args.llm_base_url,
-        concurrency=args.concurrency, encoder=args.encoder, encoder_mode=args.encoder_mode, align=args.align,
+        concurrency=args.concurrency, encoder=args.encoder, encoder_mode=args.encoder_mode,
+        segments=args.segments, align=args.align,
         epochs=args.epochs, pairs=args.pairs)
     run_benchmark(config)
     return 0
