@@ -29,7 +29,6 @@ ALL_MODELS = "pop,ease,multdae,multvae,recvae,macridvae"
 
 
 def measure(args) -> dict:
-    import numpy as np
     import scipy.sparse as sp
     import torch
 

@@ -8,13 +8,12 @@ trained models, LLM answers) come from their own caches.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tears_bench.errors import TearsBenchError
-from tears_bench.storage import atomic_write_json, stable_hash
+from tears_bench.storage import stable_hash
 
 DEFAULT_ALPHAS = tuple(round(a / 10, 1) for a in range(11))
 

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from tears_bench.data.interactions import Catalog, Interactions
 from tears_bench.data.split import build_split, default_n_heldout, model_input

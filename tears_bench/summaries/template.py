@@ -382,9 +382,9 @@ def _extras(context: _Context, p: _Profile, rng: random.Random) -> list[str]:
             f"Their choices show a consistent and well-defined taste in {noun}.",
         ]))
     sentences.append(rng.choice([
-        f"Character and atmosphere matter to them as much as the premise.",
-        f"They value a well-told story over spectacle.",
-        f"A strong central premise is what first catches their attention.",
+        "Character and atmosphere matter to them as much as the premise.",
+        "They value a well-told story over spectacle.",
+        "A strong central premise is what first catches their attention.",
         f"They seem to appreciate {noun} with a clear and confident tone.",
     ]))
     return sentences
