@@ -53,8 +53,7 @@ def _genre_sentiment(texts, genres):
 
 def _genre_profile(fold_in, genre_matrix):
     """Share of each genre among the fold-in items (ratings, not text)."""
-    counts = (fold_in > 0).astype(np.float64) @ genre_matrix.T.astype(np.float64)
-    counts = np.asarray(counts)
+    counts = np.asarray((fold_in > 0).astype(np.float64) @ genre_matrix.T.astype(np.float64))
     sums = counts.sum(axis=1, keepdims=True)
     return np.divide(counts, sums, out=np.zeros_like(counts), where=sums > 0)
 

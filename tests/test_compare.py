@@ -7,9 +7,8 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from models.tears_trainer import DEFAULTS
 from tears_bench.cli import main
-from tests.tiny_encoders import build_tiny_encoders
+from tests.tiny_encoders import fast_tears_setup
 
 DATASET = "synthetic:users=200,items=300,seed=4"
 
@@ -31,12 +30,7 @@ def compared(tmp_path_factory):
     from tears_bench.data import get_split
 
     root = tmp_path_factory.mktemp("compare")
-    with pytest.MonkeyPatch.context() as patch:  # module-scoped: the autouse home is not set up yet
-        patch.setenv("TEARS_BENCH_HOME", str(root / "home"))
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        # A fast CF backbone (the default trains up to 200 epochs): the tests check plumbing, not accuracy.
-        patch.setitem(DEFAULTS, "cf_config", {"epochs": 3})
-        encoder = build_tiny_encoders(root / "tiny")["bert"]
+    with fast_tears_setup(root) as encoder:
         summaries = root / "reversed.json"
         summaries.write_text(json.dumps(reversed_template(get_split(DATASET))))
         printed = io.StringIO()

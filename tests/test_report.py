@@ -12,8 +12,7 @@ from tears_bench.cli import main
 from tears_bench.report import (ReportTable, accuracy_table, controllability_table, load_runs, uniqueness_tables,
                                 write_report)
 from tears_bench.report_figures import flip_figure, guided_figure, rank_figure, tradeoff_figure
-from models.tears_trainer import DEFAULTS
-from tests.tiny_encoders import build_tiny_encoders
+from tests.tiny_encoders import fast_tears_setup
 
 DATASET = "synthetic:users=200,items=300,seed=4"
 ALPHAS = [round(a / 10, 1) for a in range(11)]
@@ -29,12 +28,7 @@ def synthetic_run(tmp_path_factory) -> Path:
     from tears_bench.harness import RunConfig, run_benchmark
 
     root = tmp_path_factory.mktemp("report-run")
-    with pytest.MonkeyPatch.context() as patch:  # module-scoped: the autouse home is not set up yet
-        patch.setenv("TEARS_BENCH_HOME", str(root / "home"))
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        # A fast CF backbone (the default trains up to 200 epochs): the tests check plumbing, not accuracy.
-        patch.setitem(DEFAULTS, "cf_config", {"epochs": 3})
-        encoder = build_tiny_encoders(root / "tiny")["bert"]
+    with fast_tears_setup(root) as encoder:
         return run_benchmark(RunConfig(tasks=["flip", "rank", "guided", "uniqueness"], dataset=DATASET,
                                        encoder=encoder, epochs=2, alphas=[0.0, 0.5, 1.0], pairs=300,
                                        output=str(root / "run")))

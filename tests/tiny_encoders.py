@@ -4,6 +4,7 @@ Nothing is downloaded: tests that need a Hugging Face encoder use these (`hf:<fo
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -47,3 +48,19 @@ def build_tiny_encoders(root: Path) -> dict[str, str]:
     t5.save_pretrained(root / "t5")
     tokenizer("t5").save_pretrained(root / "t5")
     return {"bert": f"hf:{root / 'bert'}", "t5": f"hf:{root / 't5'}"}
+
+
+@contextmanager
+def fast_tears_setup(root: Path):
+    """For module-scoped fixtures (the autouse home is not set up yet): a home under `root`, offline
+    Hugging Face, a fast CF backbone (the default trains up to 200 epochs: these tests check plumbing,
+    not accuracy); yields the tiny BERT encoder spec."""
+    import pytest
+
+    from models.tears_trainer import DEFAULTS
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEARS_BENCH_HOME", str(root / "home"))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setitem(DEFAULTS, "cf_config", {"epochs": 3})
+        yield build_tiny_encoders(root / "tiny")["bert"]
