@@ -111,3 +111,19 @@ def load_pickle(path: Path) -> Any | None:
             return pickle.load(handle)
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
         return None
+
+
+def quarantine(path: Path, reason: str) -> Path:
+    """Move a corrupt cache file (or folder) aside so it is rebuilt, and say so once on stderr.
+
+    The file is renamed in place to `<name>.corrupt-<time>` (kept for inspection, never read again:
+    no cache lookup matches that name). Returns the new path."""
+    import sys
+    import time
+
+    path = Path(path)
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.replace(path, target)
+    print(f"tears-bench: warning: {path} is corrupt ({reason}); moved to {target.name} and rebuilding",
+          file=sys.stderr, flush=True)
+    return target
