@@ -9,7 +9,11 @@ et al. used 200,000 on ML-20M's 116k users): beta grows for 400 updates, about 3
 ml-1m-positives at batch 500, then stays at 0.2.
 
 MultDAE: the same shapes, deterministic: the code is tanh(Linear(hidden, latent)) (Liang's DAE puts
-tanh on every layer but the last), no KL, L2 weight penalty `lam` (0.01 as in Liang et al.).
+tanh on every layer but the last), no KL, loss = NLL + lam * (sum of squared weights, biases
+excluded). Default lam 2e-5 = Liang et al.'s: their vae_cf code builds MultDAE with
+lam = 0.01 / batch_size (batch 500) and adds 2 * tf l2_regularizer(lam), whose l2 is halved
+(sum w^2 / 2), so each squared weight is weighted 0.01 / 500. A plain 0.01 (the paper's number
+without the division) over-regularises: test NDCG@20 on ml-1m-positives falls from 0.407 to 0.386.
 """
 from __future__ import annotations
 
@@ -68,7 +72,7 @@ class MultVAE(nn.Module):
 class MultDAE(nn.Module):
     has_kl = False
 
-    def __init__(self, n_items: int, hidden: int = 600, latent: int = 400, dropout: float = 0.5, lam: float = 0.01):
+    def __init__(self, n_items: int, hidden: int = 600, latent: int = 400, dropout: float = 0.5, lam: float = 2e-5):
         super().__init__()
         self.n_items, self.latent_dim, self.dropout, self.lam = n_items, latent, dropout, lam
         self.encoder_in = SparseLinear(n_items, hidden)

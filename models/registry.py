@@ -60,7 +60,7 @@ for _spec in [
                                    "select_metric": "ndcg@50"}, fit="closed_form"),
     ModelSpec("multdae", "MultDAE (Liang et al. 2018): denoising autoencoder, multinomial likelihood",
               "models.multvae:MultDAE", {**TRAINER_DEFAULTS, "hidden": 600, "latent": 400, "dropout": 0.5,
-                                         "lam": 0.01}),
+                                         "lam": 2e-5}),
     ModelSpec("multvae", "MultVAE (Liang et al. 2018): VAE with multinomial likelihood, annealed KL",
               "models.multvae:MultVAE", {**TRAINER_DEFAULTS, "hidden": 600, "latent": 400, "dropout": 0.5,
                                          "lam": 0.0}),

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from models.alignment import ALIGNMENTS
-from models.losses import multinomial_nll
+from models.losses import loss_term_factors, multinomial_nll
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, training: bool) -> torch.Tensor:
@@ -45,12 +45,14 @@ class Tears(nn.Module):
     """The trainable part of TEARS: text head + decoder (+ the frozen CF encoder copy)."""
 
     def __init__(self, text_dim: int, n_items: int, cf: nn.Module | None = None, latent_dim: int = 400,
-                 hidden: int = 600, align: str = "ot", epsilon: float = 0.5, beta: float = 0.2):
+                 hidden: int = 600, align: str = "ot", epsilon: float = 0.5, beta: float = 0.2,
+                 loss_scale: str = "sum"):
         super().__init__()
         self.text_only = cf is None
         self.latent_dim = cf.latent_dim if cf is not None else latent_dim
         self.head = nn.Linear(text_dim, 2 * self.latent_dim, bias=False)
         self.align, self.epsilon, self.beta = align, epsilon, beta
+        self.loss_scale = loss_scale
         if cf is None:
             self.decoder = BaseDecoder(self.latent_dim, hidden, n_items)
             self.cf_encoder = None
@@ -81,18 +83,21 @@ class Tears(nn.Module):
 
     def loss(self, embeddings: torch.Tensor, ratings: torch.Tensor | None, target: torch.Tensor,
              anneal: float = 1.0) -> tuple[torch.Tensor, dict]:
+        """The training loss and its parts. `loss_scale` (models.losses.LOSS_SCALES) sets how NLL and
+        KL are normalised; the alignment is summed over latent dimensions, mean over users, either way."""
         mu_t, logvar_t = self.text_posterior(embeddings)
         z_t = reparameterize(mu_t, logvar_t, self.training)
-        kl = standard_kl(mu_t, logvar_t).mean()
+        nll_factor, kl_factor = loss_term_factors(self.loss_scale, target.shape[-1], mu_t.shape[-1])
+        kl = standard_kl(mu_t, logvar_t).mean() * kl_factor
         beta = self.beta * anneal
         if self.text_only:
-            nll = multinomial_nll(self.decode(z_t), target)
+            nll = multinomial_nll(self.decode(z_t), target) * nll_factor
             return nll + beta * kl, {"nll": nll.item(), "kl": kl.item()}
         mu_cf, logvar_cf = self.cf_posterior(ratings)
         z_cf = reparameterize(mu_cf, logvar_cf, self.training)
         nll = (multinomial_nll(self.decode(0.5 * z_t + 0.5 * z_cf), target)
                + multinomial_nll(self.decode(z_t), target)
-               + multinomial_nll(self.decode(z_cf), target)) / 3
+               + multinomial_nll(self.decode(z_cf), target)) / 3 * nll_factor
         alignment = ALIGNMENTS[self.align](mu_t, logvar_t, mu_cf, logvar_cf).mean()
         loss = nll + beta * kl + self.epsilon * alignment
         return loss, {"nll": nll.item(), "kl": kl.item(), "align": alignment.item()}

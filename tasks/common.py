@@ -66,21 +66,42 @@ def model_alphas(model: Any, alphas: Sequence[float]) -> list[float]:
     return [1.0] if getattr(model, "text_only", False) else list(alphas)
 
 
-def select_users(split, summaries: Mapping[int, str] | None, limit: int | None
+LIMIT_SALT = 0x11A17  # keeps the --limit draw apart from the other draws seeded by the same seed
+
+
+def limit_rows(n_users: int, limit: int | None, seed: int = 0) -> np.ndarray:
+    """Positions of `limit` of `n_users` users drawn at random, seeded, ascending (all when None).
+
+    The first N test users are not a sample: split order may follow ids, hence sign-up time or
+    activity. The draw depends only on (seed, n_users, limit), so every task, `compare` and a
+    rerun see the same users, and a smaller limit takes a subset of a larger one's users.
+    """
+    if limit is not None and int(limit) < 1:
+        raise TearsBenchError(f"--limit must be at least 1, got {limit}")
+    if limit is None or int(limit) >= n_users:
+        return np.arange(n_users)
+    order = np.random.default_rng([LIMIT_SALT, int(seed)]).permutation(n_users)
+    return np.sort(order[: int(limit)])
+
+
+def limit_users(users: Sequence, limit: int | None, seed: int = 0) -> np.ndarray:
+    """The users of `limit_rows`, in their original order."""
+    users = np.asarray(users)
+    return users[limit_rows(len(users), limit, seed)]
+
+
+def select_users(split, summaries: Mapping[int, str] | None, limit: int | None, seed: int = 0
                  ) -> tuple[np.ndarray, np.ndarray, list[str], list[dict], Counter]:
-    """Test users (first `limit` in split order) with a non-empty summary.
+    """Test users (a seeded random `limit` of them, see `limit_users`) with a non-empty summary.
 
     Returns (rows into the test matrices, user indices, summary texts, skipped rows, skip counts).
     Summaries are keyed by user index (the values of `split.test_users`).
     """
-    if limit is not None and int(limit) < 1:
-        raise TearsBenchError(f"--limit must be at least 1, got {limit}")
-    users = np.asarray(split.test_users)
-    if limit is not None:
-        users = users[: int(limit)]
+    all_users = np.asarray(split.test_users)
+    positions = limit_rows(len(all_users), limit, seed)
     summaries = summaries or {}
     rows, kept, texts, skipped = [], [], [], []
-    for position, user in enumerate(users.tolist()):
+    for position, user in zip(positions.tolist(), all_users[positions].tolist()):
         text = summaries.get(user, summaries.get(str(user)) if not isinstance(user, str) else None)
         if not isinstance(text, str) or not text.strip():
             skipped.append(skip_row(split, user, "no summary"))

@@ -43,7 +43,7 @@ def run_flip(models, split, summaries: Mapping[int, str], editor, alphas: Sequen
         raise TearsBenchError(f"unknown flip reference(s) {sorted(unknown)}; known: {', '.join(REFERENCES)}")
     models = model_table(models)
     editor = get_editor(editor)
-    rows, users, texts, skipped_rows, skipped = select_users(split, summaries, limit)
+    rows, users, texts, skipped_rows, skipped = select_users(split, summaries, limit, seed)
 
     # 1. The editor names the two genres; anything not two distinct listed genres is a skip.
     picks = editor.find_genres_many(texts, genres) if texts else []

@@ -15,7 +15,7 @@ Every task function has the same signature and return shape:
     editor     an editor spec ("offline", "openai:<model>", ...) or object (tasks.editors).
     alphas     text weights in [0, 1]; result keys are f"{alpha:.1f}". guided ignores them.
     seed       every random draw (pairs, targets, bootstrap) is seeded from it, per user.
-    limit      evaluate only the first `limit` test users (quick runs).
+    limit      evaluate a seeded random `limit` of the test users (quick runs; tasks.common.limit_rows).
 
     result     JSON-ready: {MODEL: {...}, ..., "meta": {...}} (flip adds "references"; uniqueness
                is not per model). rows: per-user (or per-pair) records with the original and

@@ -120,7 +120,9 @@ def test_anthropic_editor(monkeypatch):
 
 def test_flip_task_with_llm_editor_counts_genres_outside_the_list():
     split = small_split()
-    users = split.test_users[:8]
+    from tasks.common import limit_users
+
+    users = limit_users(split.test_users, 8, seed=0)  # the users --limit 8 takes
     summaries = hand_summaries(split, users)
     # Two users' summaries get an answer naming a genre outside the list.
     for user in users[:2]:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from tasks.common import limit_users
 from tasks.editors import NOT_FOUND, NO_SUMMARY
 from tasks.flip import run_flip
 from tears_bench.errors import TearsBenchError
@@ -90,7 +91,7 @@ def test_rows_keep_the_texts_and_the_edit_only_swaps_genres(flip_run):
 def test_skips_are_counted_with_reasons():
     split = small_split()
     summaries = hand_summaries(split)
-    users = [int(u) for u in split.test_users]
+    users = [int(u) for u in limit_users(split.test_users, 10, seed=0)]  # the users --limit 10 takes
     del summaries[users[0]]
     summaries[users[1]] = "Summary: The user enjoys comedy and drama movies."  # no dislike
     result, rows = run_flip([FakeTears(split)], split, summaries, "offline", [1.0], seed=0, limit=10,

@@ -81,21 +81,28 @@ def test_ranks_of_counts_strictly_higher_non_input_items():
 
 
 def test_hand_case_rank_change_and_median_attempt():
-    # Item 50 ranks 50 (too high), 550 ranks 548 (too low); 300 and 450 are in [100, 500), but the
-    # second model sinks 450, so only 300 is eligible under every model.
+    # Item 50 ranks 50 (too high), 550 ranks 548 or 549 (too low); 300 and 450 are in [100, 500),
+    # but model a sinks 300 and b sinks 450: eligibility is per model, so a's target is 450 (rank
+    # 449 once 300 is sunk) and b's is 300. User 1 has no eligible target under either.
     split = hand_split([[50, 300, 450, 550], [50, 550]])
-    models = [HandModel("a"), HandModel("b", sink=[450])]
+    models = [HandModel("a", sink=[300]), HandModel("b", sink=[450])]
     summaries = {0: "Summary: one. two. three.", 1: "Summary: x."}
     result, rows = run_rank(models, split, summaries, BoostEditor(), [0.0, 1.0], seed=0)
     assert result["meta"]["skipped"] == {NO_ELIGIBLE: 1}
     assert result["meta"]["n_eligible_users"] == 1 and result["meta"]["n_users"] == 1
-    row = next(r for r in rows if "skipped" not in r)
-    assert row["target_item"] == 300 and row["n_eligible_targets"] == 1
-    ranks = row["ranks"]["a"]["1.0"]
-    assert ranks["original"] == 300 and ranks["all_attempts"] == BOOSTS
+    for name in ("a", "b"):
+        assert result["meta"]["models"][name] == {"n_eligible_users": 1, "mean_eligible_targets": 1.0,
+                                                  "n_users": 1, "skipped": {NO_ELIGIBLE: 1}}
+    evaluated = [r for r in rows if "skipped" not in r]
+    assert [(r["target_item"], list(r["ranks"]), r["n_eligible_targets"]) for r in evaluated] == \
+        [(300, ["b"], {"b": 1}), (450, ["a"], {"a": 1})]
+    ranks_b, ranks_a = evaluated[0]["ranks"]["b"]["1.0"], evaluated[1]["ranks"]["a"]["1.0"]
+    assert ranks_b["original"] == 300 and ranks_b["all_attempts"] == BOOSTS
     # Median of (50, 200, 10) is 50: attempt 0, edited rank 250.
-    assert ranks["rank_change"] == 50 and ranks["attempt"] == 0 and ranks["edited"] == 250
-    assert row["ranks"]["a"]["0.0"]["rank_change"] == 0
+    assert ranks_b["rank_change"] == 50 and ranks_b["attempt"] == 0 and ranks_b["edited"] == 250
+    # For a, boosting 450 by 200 also jumps the sunk 300: ranks 449 -> 399, 250, 439.
+    assert ranks_a["original"] == 449 and ranks_a["all_attempts"] == [50, 199, 10] and ranks_a["edited"] == 399
+    assert evaluated[0]["ranks"]["b"]["0.0"]["rank_change"] == 0
     assert result["a"]["1.0"] == {"rank_change": 50.0, "rank_change_median": 50.0,
                                   "rank_change_quartiles": [50.0, 50.0, 50.0], "rank_change_ci": [50.0, 50.0],
                                   "help_ratio": 1.0, "n_users": 1}
@@ -109,7 +116,7 @@ def test_target_is_picked_at_random_among_eligible_and_seeded():
     for seed in (0, 1):
         _, rows = run_rank([HandModel()], split, summaries, BoostEditor(), [1.0], seed=seed)
         picks[seed] = [r["target_item"] for r in rows]
-        assert all(r["n_eligible_targets"] == 5 for r in rows)
+        assert all(r["n_eligible_targets"] == {"hand": 5} for r in rows)
     assert len(set(picks[0])) > 1 and picks[0] != picks[1]
     _, again = run_rank([HandModel()], split, summaries, BoostEditor(), [1.0], seed=0)
     assert [r["target_item"] for r in again] == picks[0]
