@@ -20,7 +20,7 @@ from models.tears import Tears
 from tears_bench.data.split import Split, model_input
 from tears_bench.errors import TearsBenchError
 from tears_bench.metrics import exclude_inputs, ndcg_at_k, recall_at_k
-from tears_bench.storage import atomic_write_bytes, atomic_write_json, cache_dir, stable_hash
+from tears_bench.storage import atomic_write_bytes, atomic_write_json, cache_dir, quarantine, stable_hash
 
 TEARS_MODELS = {
     "tears-base": None,
@@ -32,8 +32,11 @@ DEFAULTS = {
     "epochs": 200, "patience": 20, "batch_size": 64, "lr": None, "decoder_lr": None, "weight_decay": 0.01,
     "epsilon": 0.5, "beta": 0.2, "anneal_epochs": 10, "align": "ot", "latent_dim": 400, "hidden": 600,
     "encoder": "minilm", "encoder_mode": "frozen", "segments": 1, "lora_r": 64, "lora_alpha": 16, "lora_dropout": 0.4,
-    "cf_config": None,
+    "cf_config": None, "loss_scale": "authors",  # the reference's normalisation: docs/decisions.md
 }
+# Options that joined after the first cached models, at the value that reproduces those models:
+# left out of the cache key there, so that the models trained before the option existed keep their keys.
+KEY_OMITTED_VALUES = {"segments": 1, "loss_scale": "sum"}
 # The paper's AdamW lr 1e-4 is for fine-tuning T5 with LoRA. With a frozen encoder only a linear
 # head (and the decoder) learn, and at 1e-4 the head barely moves in 200 epochs on small data: the
 # text-only ranking stays near popularity and edits do nothing. 1e-3 is the frozen-mode default.
@@ -41,7 +44,7 @@ FROZEN_LR, LORA_LR = 1e-3, 1e-4
 SELECT_ALPHAS = (0.0, 0.5, 1.0)
 SWEEP_ALPHAS = tuple(round(a / 10, 1) for a in range(11))
 METRIC_KS = {"ndcg": (10, 20, 50, 100), "recall": (20, 50)}
-TEARS_VERSION = 1
+TEARS_VERSION = 2  # 2: seeded from its own key (version 1 depended on the process's RNG history)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -136,48 +139,63 @@ def _config(name: str, config: dict | None) -> dict:
     from models.alignment import ALIGNMENTS
     if resolved["align"] not in ALIGNMENTS:
         raise TearsBenchError(f"unknown alignment {resolved['align']!r}; known: {', '.join(ALIGNMENTS)}")
+    from models.losses import LOSS_SCALES
+    if resolved["loss_scale"] not in LOSS_SCALES:
+        raise TearsBenchError(f"unknown loss_scale {resolved['loss_scale']!r}; known: {', '.join(LOSS_SCALES)}")
     return resolved
 
 
-def _build(split, name, config, seed, device, verbose):
-    from models.trainer import get_trained
+def _build_encoder(config: dict, device):
     from tears_bench.text import build_encoder
 
-    torch.manual_seed(seed)
     encoder = build_encoder(config["encoder"], mode=config["encoder_mode"], lora_r=config["lora_r"],
                             lora_alpha=config["lora_alpha"], lora_dropout=config["lora_dropout"],
                             device=str(device))
     if config["segments"] > 1:
         from tears_bench.text.segments import SegmentedEncoder
         encoder = SegmentedEncoder(encoder, config["segments"])
-    cf_name = TEARS_MODELS[name]
-    cf = None
-    if cf_name is not None:
-        cf = get_trained(split, cf_name, config=config["cf_config"], seed=seed, device=str(device), verbose=verbose)
-    net = Tears(encoder.dim, split.n_items, cf=None if cf is None else cf.model, latent_dim=config["latent_dim"],
-                hidden=config["hidden"], align=config["align"], epsilon=config["epsilon"],
-                beta=config["beta"]).to(device)
-    return net, encoder, cf
+    return encoder
+
+
+def _new_net(split, config, encoder, cf, device) -> Tears:
+    return Tears(encoder.dim, split.n_items, cf=None if cf is None else cf.model, latent_dim=config["latent_dim"],
+                 hidden=config["hidden"], align=config["align"], epsilon=config["epsilon"],
+                 beta=config["beta"], loss_scale=config["loss_scale"]).to(device)
 
 
 def train_tears(split: Split, name: str, summaries, *, config: dict | None = None, seed: int = 0,
-                device: str = "auto", verbose: bool = True) -> TrainedTears:
+                device: str = "auto", verbose: bool = True, progress: bool | None = None) -> TrainedTears:
+    """The trained TEARS model from the cache, or trained (resumed from its checkpoint after an
+    interruption), swept over alpha and cached. Every random number comes from the model's own key
+    (models.trainer.seeded): the result never depends on what the process did before or on which
+    earlier stages (the CF model, the embeddings) came from the cache."""
+    from models.trainer import CHECKPOINT_NAME, get_trained, seeded
+
     config = _config(name, config)
     device = resolve_device(device)
-    net, encoder, cf = _build(split, name, config, seed, device, verbose)
-    # "segments" joined the config later; leaving its default out keeps earlier cache keys valid.
-    key_config = {k: v for k, v in config.items() if not (k == "segments" and v == 1)}
+    key_config = {k: v for k, v in config.items() if not (k in KEY_OMITTED_VALUES and v == KEY_OMITTED_VALUES[k])}
+    # LoRA adapters start at random, before the encoder's identity (part of the key) is known.
+    with seeded(stable_hash({"stage": "tears-encoder", "model": name, "split": split.hash, "seed": seed,
+                             "summaries": _summaries_key(summaries), "config": key_config}), device):
+        encoder = _build_encoder(config, device)
+    cf_name = TEARS_MODELS[name]
+    cf = None if cf_name is None else get_trained(split, cf_name, config=config["cf_config"], seed=seed,
+                                                  device=str(device), verbose=verbose, progress=progress)
     key = stable_hash({"model": name, "split": split.hash, "summaries": _summaries_key(summaries),
                        "encoder": encoder.identity, "config": key_config, "seed": seed,
                        "cf": None if cf is None else cf.key, "version": TEARS_VERSION})
     folder = cache_dir("models") / f"{name}-{key}"
-    if (folder / "metrics.json").is_file() and (folder / "model.pt").is_file():
-        _load_state(net, encoder, folder / "model.pt", device)
-        metrics = json.loads((folder / "metrics.json").read_text())
+    with seeded(key, device):
+        net = _new_net(split, config, encoder, cf, device)
+    metrics = _load_cached(folder, net, encoder, device)
+    if metrics is not None:
         return TrainedTears(TearsRecommender(name, net, encoder, device), metrics, key, folder, True)
 
     trainer = _Trainer(split, net, encoder, summaries, config, device, verbose, name, seed)
-    history = trainer.fit()
+    # Embedding may load the text encoder (drawing random numbers) only when the embeddings are
+    # not cached yet: training starts from its own seed, after it.
+    with seeded(f"{key}/fit", device) as fit_seed:
+        history = trainer.fit(fit_seed, folder / CHECKPOINT_NAME, progress)
     metrics = trainer.sweep()
     metrics.update({
         "model": name, "dataset": split.dataset, "split": split.sizes(), "seed": seed, "config": config,
@@ -190,7 +208,33 @@ def train_tears(split: Split, name: str, summaries, *, config: dict | None = Non
     _save_state(net, encoder, folder / "model.pt")
     atomic_write_json(folder / "config.json", {"model": name, "config": config, "seed": seed, "key": key})
     atomic_write_json(folder / "metrics.json", metrics)
+    (folder / CHECKPOINT_NAME).unlink(missing_ok=True)
     return TrainedTears(TearsRecommender(name, net, encoder, device), metrics, key, folder, False)
+
+
+def _load_cached(folder: Path, net: Tears, encoder, device) -> dict | None:
+    """The cached model's metrics, its weights loaded into `net` (and a LoRA encoder); None when the
+    entry is incomplete or a file of it is corrupt (quarantined: the model is trained again)."""
+    metrics_path, model_path = folder / "metrics.json", folder / "model.pt"
+    if not (metrics_path.is_file() and model_path.is_file()):
+        return None  # never finished: metrics.json is written last
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        if not isinstance(metrics, dict) or not {"test", "val", "by_alpha", "best_alpha"} <= set(metrics):
+            raise ValueError("not the metrics of a trained TEARS model")
+    except (OSError, ValueError) as error:
+        quarantine(metrics_path, f"unreadable TEARS metrics: {error}"[:300])
+        return None
+    try:
+        state = torch.load(model_path, map_location=device, weights_only=True)
+        expected = {k: v.shape for k, v in _trainable_state(net, encoder).items()}
+        if not isinstance(state, dict) or {k: getattr(v, "shape", None) for k, v in state.items()} != expected:
+            raise ValueError("its tensors do not match this model's")
+    except Exception as error:  # torch.load raises many kinds on truncated or foreign files
+        quarantine(model_path, f"unreadable TEARS weights: {type(error).__name__}: {error}"[:300])
+        return None
+    _load_state(net, encoder, model_path, device, state)
+    return metrics
 
 
 def _trainable_state(net: Tears, encoder) -> dict:
@@ -207,8 +251,9 @@ def _save_state(net, encoder, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _load_state(net, encoder, path: Path, device) -> None:
-    state = torch.load(path, map_location=device, weights_only=True)
+def _load_state(net, encoder, path: Path, device, state: dict | None = None) -> None:
+    if state is None:
+        state = torch.load(path, map_location=device, weights_only=True)
     net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")}, strict=False)
     if encoder.mode != "frozen":
         encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")}, strict=False)
@@ -220,6 +265,12 @@ class _Trainable(torch.nn.Module):
     def __init__(self, net: Tears, encoder):
         super().__init__()
         self.net, self.encoder = net, encoder
+
+    def checkpoint_keys(self) -> set[str]:
+        """What training changes (models.trainer checkpoints only these): not the frozen CF encoder
+        copy, nor the text encoder's frozen weights."""
+        return {k for k in self.state_dict() if k.startswith("net.") and not k.startswith("net.cf_encoder.")} | \
+            {f"encoder.{k}" for k, p in self.encoder.named_parameters() if p.requires_grad}
 
 
 class _Trainer:
@@ -263,8 +314,9 @@ class _Trainer:
                 out.append(torch.stack([exclude_inputs(a, inputs[rows]) for a in s]).cpu())
         return torch.cat(out, dim=1)
 
-    def fit(self) -> list[dict]:
-        """Train with the shared loop of models.trainer.fit (early stopping, best epoch kept)."""
+    def fit(self, seed: int, checkpoint: Path | None = None, progress: bool | None = None) -> list[dict]:
+        """Train with the shared loop of models.trainer.fit (early stopping, best epoch kept, resumed
+        from `checkpoint`); `seed` orders the batches."""
         from models.trainer import fit
 
         config, net = self.config, self.net
@@ -284,10 +336,10 @@ class _Trainer:
                 # fit passes min(beta_cap, updates / total_anneal_steps): here the share of beta reached.
                 "beta_cap": 1.0, "total_anneal_steps": max(1, config["anneal_epochs"] * steps_per_epoch),
                 "select_metric": "val_ndcg@50"}
-        result = fit(_Trainable(net, self.encoder), None, loop, device=self.device, seed=self.seed,
+        result = fit(_Trainable(net, self.encoder), None, loop, device=self.device, seed=seed,
                      evaluate_fn=lambda _model: self._select_score(), loss_fn=loss_fn,
                      make_optimizer=make_optimizer, train_data=(model_input(inputs), targets),
-                     verbose=self.verbose)
+                     verbose=self.verbose, checkpoint=checkpoint, progress=progress, desc=self.name)
         return result.history
 
     def _select_score(self) -> float:

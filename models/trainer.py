@@ -14,12 +14,20 @@ hooks; the others are frozen during it. Other models (TEARS) reuse the loop thro
 (cache_dir('models')/<key>/ with model.pt, config.json, metrics.json, written atomically,
 metrics.json last) or trains, evaluates (validation and test) and caches one. The key is made of
 the dataset, the split hash, the model name, its resolved config and the seed.
+
+Reproducibility: a stage (building and training one model) draws its random numbers from a seed
+derived from its own cache key (`seeded(key)`), inside `torch.random.fork_rng`, so its result never
+depends on what ran before it in the process or on which earlier stages came from the cache.
+`fit(..., checkpoint=PATH)` saves the training state after every epoch (atomically) and resumes from
+it: an interrupted training, rerun, ends with the same weights, bit for bit, as an uninterrupted one.
 """
 from __future__ import annotations
 
 import io
 import json
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,9 +41,12 @@ from models.layers import SparseRows
 from models.registry import build_model, get_spec, resolve_config
 from tears_bench.data.split import Split, model_input
 from tears_bench.errors import TearsBenchError
-from tears_bench.storage import atomic_write_bytes, atomic_write_json, cache_dir, stable_hash
+from tears_bench.storage import atomic_write_bytes, atomic_write_json, cache_dir, quarantine, stable_hash
 
-MODEL_CACHE_VERSION = 1
+# 2: every stage seeded from its own key (models trained under version 1 depended on the process's history).
+MODEL_CACHE_VERSION = 2
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_VERSION = 1
 
 
 @dataclass
@@ -112,14 +123,109 @@ def default_evaluate_fn(split: Split, config: dict, device) -> Callable:
                                   batch_size=config.get("eval_batch_size"))
 
 
-def _state_copy(model: torch.nn.Module) -> dict:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+def stage_seed(key: str) -> int:
+    """A 63-bit seed drawn from a stage's cache key (any string naming everything the stage depends on)."""
+    return int(stable_hash({"stage-seed": key}), 16) & (2 ** 63 - 1)
+
+
+@contextmanager
+def seeded(key: str, device="cpu"):
+    """Run a stage on torch's RNG seeded from `key`; the global RNG state around it is left untouched.
+
+    Yields the stage's seed (for its own numpy Generator)."""
+    device = torch.device(device)
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    seed = stage_seed(key)
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield seed
+
+
+def _persisted_keys(model: torch.nn.Module) -> set[str] | None:
+    """The state_dict keys that training can change (None: all); a model that holds large frozen
+    parts (TEARS and its text encoder) names them with `checkpoint_keys()`."""
+    return set(model.checkpoint_keys()) if hasattr(model, "checkpoint_keys") else None
+
+
+def _state_copy(model: torch.nn.Module, keys: set[str] | None = None) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if keys is None or k in keys}
+
+
+def _rng_state(rng: np.random.Generator, device: torch.device) -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state,
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def _set_rng_state(rng: np.random.Generator, state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    rng.bit_generator.state = state["numpy"]
+    if device.type == "cuda" and state["cuda"] is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _read_checkpoint(path: Path, model: torch.nn.Module, keys: set[str] | None, signature: str) -> dict | None:
+    """The checkpoint at `path` if it is whole and belongs to this training, else None (a corrupt or
+    foreign one is quarantined: training then starts from scratch)."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+            raise ValueError("not a checkpoint of this version")
+        if state.get("signature") != signature:
+            raise ValueError("written by a different training configuration")
+        expected = {k: v.shape for k, v in model.state_dict().items() if keys is None or k in keys}
+        for part in ("model", "best_state"):
+            shapes = {k: v.shape for k, v in state[part].items()}
+            if shapes != expected:
+                raise ValueError(f"its {part} does not match the model's parameters")
+        for name in ("epoch", "best_score", "best_epoch", "history", "updates", "optimizers", "rng", "stopped"):
+            state[name]  # noqa: B018 -- a missing field is a truncated or foreign file
+    except Exception as error:  # torch.load raises many kinds on garbage; none may stop a rerun
+        quarantine(path, f"unreadable training checkpoint: {type(error).__name__}: {error}"[:300])
+        return None
+    return state
+
+
+def _restore(state: dict, model, optimizers, rng, device) -> bool:
+    """Apply a checkpoint; on any mismatch leave model and optimizers as they were and say False."""
+    initial = _state_copy(model)
+    initial_opt = [o.state_dict() for o in optimizers]
+    try:
+        model.load_state_dict({k: v.to(device) for k, v in state["model"].items()}, strict=False)
+        if len(state["optimizers"]) != len(optimizers):
+            raise ValueError("optimizer count differs")
+        for optimizer, saved in zip(optimizers, state["optimizers"]):
+            optimizer.load_state_dict(saved)
+        _set_rng_state(rng, state["rng"], device)
+    except Exception:
+        model.load_state_dict(initial)
+        for optimizer, saved in zip(optimizers, initial_opt):
+            optimizer.load_state_dict(saved)
+        return False
+    return True
+
+
+def _progress_bar(total: int, initial: int, desc: str, show: bool):
+    from tqdm import tqdm
+
+    # disable=None: tqdm turns itself off when stderr is not a terminal (logs, pipes, CI).
+    return tqdm(total=total, initial=initial, desc=desc, unit="epoch", file=sys.stderr, leave=False,
+                disable=None if show else True, dynamic_ncols=True)
 
 
 def fit(model: torch.nn.Module, split: Split | None, config: dict, device="cpu", seed: int = 0,
         evaluate_fn: Callable | None = None, loss_fn: Callable | None = None,
         make_optimizer: Callable | None = None, train_data: tuple | None = None,
-        verbose: bool = True) -> FitResult:
+        verbose: bool = True, checkpoint: Path | None = None, progress: bool | None = None,
+        desc: str = "training") -> FitResult:
     """Train `model` in place and leave it at its best epoch (eval mode).
 
     config: epochs, patience, batch_size, lr, weight_decay, optimizer, beta_cap, total_anneal_steps,
@@ -128,6 +234,10 @@ def fit(model: torch.nn.Module, split: Split | None, config: dict, device="cpu",
     loss_fn(model, batch, anneal) -> (loss, parts) (default: model.loss(batch.x, batch.target, anneal)).
     make_optimizer(params, config) -> optimizer (default: Adam/AdamW from config).
     train_data: (inputs, targets) CSR (default: the split's training users, inputs L2-normalised).
+    seed: of the batch order; dropout and sampling use torch's RNG (see `seeded`).
+    checkpoint: a file for the state after each epoch; training resumes from it when it exists.
+    progress: a bar over epochs on a terminal (default: when verbose); verbose without a bar prints
+      a line per epoch.
     """
     device = torch.device(device)
     cfg = {"epochs": 200, "patience": 20, "batch_size": 500, "beta_cap": 0.2, "total_anneal_steps": 2000,
@@ -142,60 +252,93 @@ def fit(model: torch.nn.Module, split: Split | None, config: dict, device="cpu",
     trainable = [p for p in model.parameters() if p.requires_grad]
     phases = model.training_phases() if hasattr(model, "training_phases") else [dict(name="all", params=trainable)]
     optimizers = [make_optimizer(phase["params"], cfg) for phase in phases]
-    best_score, best_epoch, best_state, history = -np.inf, 0, _state_copy(model), []
-    updates, train_seconds, eval_seconds, epoch = 0, 0.0, 0.0, 0
-
-    for epoch in range(1, int(cfg["epochs"]) + 1):
-        started = time.perf_counter()
-        model.train()
-        sums: dict[str, float] = {}
-        n_batches = 0
-        for phase, optimizer in zip(phases, optimizers):
-            active = {id(p) for p in phase["params"]}
-            for p in trainable:
-                p.requires_grad_(id(p) in active)
-            if phase.get("before"):
-                phase["before"]()
-            for _ in range(phase.get("passes", 1)):
-                for batch in batches(inputs, targets, int(cfg["batch_size"]), rng, device):
-                    total = cfg["total_anneal_steps"]
-                    anneal = min(cfg["beta_cap"], updates / total) if total else cfg["beta_cap"]
-                    loss, parts = loss_fn(model, batch, anneal)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    updates += 1
-                    n_batches += 1
-                    for name, value in {f"{phase['name']}_loss" if len(phases) > 1 else "loss": loss, **parts}.items():
-                        sums[name] = sums.get(name, 0.0) + float(value.detach() if torch.is_tensor(value) else value)
-            if phase.get("after"):
-                phase["after"]()
-        for p in trainable:
-            p.requires_grad_(True)
-        epoch_seconds = time.perf_counter() - started
-        train_seconds += epoch_seconds
-
-        started = time.perf_counter()
-        model.eval()
-        with torch.no_grad():
-            result = evaluate_fn(model)
-        score = float(result[cfg["select_metric"]] if isinstance(result, dict) else result)
-        eval_seconds += time.perf_counter() - started
-        improved = score > best_score
-        if improved:
-            best_score, best_epoch, best_state = score, epoch, _state_copy(model)
-        record = {"epoch": epoch, **{k: v / max(n_batches, 1) for k, v in sums.items()},
-                  cfg["select_metric"]: score, "seconds": round(epoch_seconds, 3)}
-        history.append(record)
+    keys = _persisted_keys(model)
+    signature = stable_hash({"config": {k: v for k, v in cfg.items() if k != "eval_batch_size"}, "seed": seed,
+                             "rows": inputs.shape, "phases": [p["name"] for p in phases]})
+    best_score, best_epoch, best_state, history = -np.inf, 0, _state_copy(model, keys), []
+    updates, train_seconds, eval_seconds, epoch, stopped = 0, 0.0, 0.0, 0, False
+    saved = _read_checkpoint(checkpoint, model, keys, signature)
+    if saved is not None and _restore(saved, model, optimizers, rng, device):
+        epoch, best_score, best_epoch = int(saved["epoch"]), float(saved["best_score"]), int(saved["best_epoch"])
+        best_state, history, updates = saved["best_state"], list(saved["history"]), int(saved["updates"])
+        train_seconds, eval_seconds, stopped = saved["train_seconds"], saved["eval_seconds"], bool(saved["stopped"])
         if verbose:
-            parts = "  ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "seconds"))
-            print(f"epoch {epoch:3d}  {parts}  {epoch_seconds:.2f}s{'  *' if improved else ''}", flush=True)
-        if epoch - best_epoch >= int(cfg["patience"]):
-            break
+            print(f"{desc}: resuming after epoch {epoch} from {checkpoint}", flush=True)
+    elif saved is not None and checkpoint is not None:
+        quarantine(checkpoint, "its state does not fit this model or its optimizers")
 
-    model.load_state_dict(best_state)
+    bar = _progress_bar(int(cfg["epochs"]), epoch, desc, verbose if progress is None else progress)
+    lines = verbose and bar.disable  # a bar on a terminal replaces the per-epoch lines
+    try:
+        while not stopped and epoch < int(cfg["epochs"]):
+            epoch += 1
+            epoch_seconds, n_batches, sums = _train_epoch(model, phases, optimizers, trainable, loss_fn, inputs,
+                                                          targets, cfg, rng, device, updates)
+            updates += n_batches
+            train_seconds += epoch_seconds
+            started = time.perf_counter()
+            model.eval()
+            with torch.no_grad():
+                result = evaluate_fn(model)
+            score = float(result[cfg["select_metric"]] if isinstance(result, dict) else result)
+            eval_seconds += time.perf_counter() - started
+            improved = score > best_score
+            if improved:
+                best_score, best_epoch, best_state = score, epoch, _state_copy(model, keys)
+            record = {"epoch": epoch, **{k: v / max(n_batches, 1) for k, v in sums.items()},
+                      cfg["select_metric"]: score, "seconds": round(epoch_seconds, 3)}
+            history.append(record)
+            stopped = epoch - best_epoch >= int(cfg["patience"]) or epoch >= int(cfg["epochs"])
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, {
+                    "version": CHECKPOINT_VERSION, "signature": signature, "epoch": epoch, "stopped": stopped,
+                    "model": {k: v.cpu() for k, v in _state_copy(model, keys).items()},
+                    "optimizers": [o.state_dict() for o in optimizers], "rng": _rng_state(rng, device),
+                    "best_score": best_score, "best_epoch": best_epoch,
+                    "best_state": {k: v.cpu() for k, v in best_state.items()}, "history": history,
+                    "updates": updates, "train_seconds": train_seconds, "eval_seconds": eval_seconds})
+            bar.set_postfix({cfg["select_metric"]: f"{score:.4f}", "best": f"{best_score:.4f}@{best_epoch}"})
+            bar.update(1)
+            if lines:
+                parts = "  ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "seconds"))
+                print(f"epoch {epoch:3d}  {parts}  {epoch_seconds:.2f}s{'  *' if improved else ''}", flush=True)
+    finally:
+        bar.close()
+
+    model.load_state_dict({k: v.to(device) for k, v in best_state.items()}, strict=keys is None)
     model.eval()
     return FitResult(float(best_score), best_epoch, epoch, history, train_seconds, eval_seconds, updates)
+
+
+def _train_epoch(model, phases, optimizers, trainable, loss_fn, inputs, targets, cfg, rng, device,
+                 updates: int) -> tuple[float, int, dict]:
+    """One epoch over every phase; returns its seconds, its number of updates and the summed losses."""
+    started = time.perf_counter()
+    model.train()
+    sums: dict[str, float] = {}
+    n_batches = 0
+    for phase, optimizer in zip(phases, optimizers):
+        active = {id(p) for p in phase["params"]}
+        for p in trainable:
+            p.requires_grad_(id(p) in active)
+        if phase.get("before"):
+            phase["before"]()
+        for _ in range(phase.get("passes", 1)):
+            for batch in batches(inputs, targets, int(cfg["batch_size"]), rng, device):
+                total = cfg["total_anneal_steps"]
+                anneal = min(cfg["beta_cap"], (updates + n_batches) / total) if total else cfg["beta_cap"]
+                loss, parts = loss_fn(model, batch, anneal)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                n_batches += 1
+                for name, value in {f"{phase['name']}_loss" if len(phases) > 1 else "loss": loss, **parts}.items():
+                    sums[name] = sums.get(name, 0.0) + float(value.detach() if torch.is_tensor(value) else value)
+        if phase.get("after"):
+            phase["after"]()
+    for p in trainable:
+        p.requires_grad_(True)
+    return time.perf_counter() - started, n_batches, sums
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,11 +358,16 @@ def evaluate_model(model: torch.nn.Module, split: Split, part: str, device, batc
 
 
 def train_model(split: Split, name: str, config: dict, seed: int = 0, device="cpu",
-                verbose: bool = True) -> tuple[torch.nn.Module, dict]:
-    """A freshly trained model of `name` and a summary of its training."""
+                verbose: bool = True, checkpoint: Path | None = None,
+                progress: bool | None = None) -> tuple[torch.nn.Module, dict]:
+    """A freshly trained model of `name` and a summary of its training (random numbers drawn from
+    its cache key alone; resumed from `checkpoint` when that file holds an interrupted training)."""
+    with seeded(cache_key(split, name, config, seed), device) as stage_seed_:
+        return _train_model(split, name, config, stage_seed_, device, verbose, checkpoint, progress)
+
+
+def _train_model(split, name, config, seed, device, verbose, checkpoint, progress):
     spec = get_spec(name)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
     model = build_model(name, split.n_items, config).to(device)
     started = time.perf_counter()
     if spec.fit == "closed_form":
@@ -231,7 +379,8 @@ def train_model(split: Split, name: str, config: dict, seed: int = 0, device="cp
             info["validation_curve"] = {str(k): v for k, v in curve.items()}
             info["selected_lambda"] = float(model.lam)
         return model.eval(), info
-    result = fit(model, split, config, device=device, seed=seed, verbose=verbose)
+    result = fit(model, split, config, device=device, seed=seed, verbose=verbose, checkpoint=checkpoint,
+                 progress=progress, desc=name)
     return model, {"best_epoch": result.best_epoch, "epochs": result.epochs, "updates": result.updates,
                    f"best_val_{config['select_metric']}": result.best_score,
                    "train_seconds": round(result.train_seconds, 3),
@@ -245,24 +394,51 @@ def _save_state(path: Path, model: torch.nn.Module) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_trained(path: Path, split: Split, device="cpu") -> TrainedModel | None:
-    """The cached model in `path`, or None when the entry is missing or incomplete."""
-    path = Path(path)
+def _read_json(path: Path, reason: str) -> dict | None:
     try:
-        metrics = json.loads((path / "metrics.json").read_text())
-        config = json.loads((path / "config.json").read_text())
-        state = torch.load(path / "model.pt", map_location=device, weights_only=True)
-    except (OSError, ValueError, RuntimeError, EOFError):
+        value = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object, found {type(value).__name__}")
+        return value
+    except (OSError, ValueError) as error:
+        quarantine(path, f"{reason}: {error}"[:300])
         return None
-    model = build_model(metrics["model"], split.n_items, config).to(device)
-    model.load_state_dict(state)
-    return TrainedModel(model.eval(), metrics["model"], config, metrics["seed"], metrics, path, path.name, True)
+
+
+def load_trained(path: Path, split: Split, device="cpu") -> TrainedModel | None:
+    """The cached model in `path`, or None when the entry is missing, incomplete or corrupt (a corrupt
+    file is quarantined, so the model is trained again)."""
+    path = Path(path)
+    files = [path / "metrics.json", path / "config.json", path / "model.pt"]
+    if not all(f.is_file() for f in files):
+        return None  # never finished: metrics.json is written last
+    metrics = _read_json(files[0], "unreadable model metrics")
+    if metrics is not None and not isinstance(metrics.get("model"), str):
+        quarantine(files[0], "model metrics without a model name")
+        metrics = None
+    config = _read_json(files[1], "unreadable model config") if metrics is not None else None
+    if metrics is None or config is None:
+        return None
+    try:
+        model = build_model(metrics["model"], split.n_items, config).to(device)
+    except Exception as error:  # a config that does not build the model it names
+        quarantine(files[1], f"does not build a {metrics['model']}: {type(error).__name__}: {error}"[:300])
+        return None
+    try:
+        state = torch.load(files[2], map_location=device, weights_only=True)
+        model.load_state_dict(state)
+    except Exception as error:  # torch.load raises many kinds on truncated or foreign files
+        quarantine(files[2], f"unreadable model weights: {type(error).__name__}: {error}"[:300])
+        return None
+    return TrainedModel(model.eval(), metrics["model"], config, metrics.get("seed", 0), metrics, path, path.name,
+                        True)
 
 
 def get_trained(split: Split, name: str, config: dict | None = None, seed: int = 0, device="auto",
-                epochs: int | None = None, verbose: bool = True) -> TrainedModel:
+                epochs: int | None = None, verbose: bool = True, progress: bool | None = None) -> TrainedModel:
     """The trained model `name` on `split`: from the cache when this exact training was done before,
-    else trained, evaluated on validation and test, and cached."""
+    else trained (resuming an interrupted training from its checkpoint), evaluated on validation and
+    test, and cached."""
     overrides = dict(config or {})
     if epochs is not None and "epochs" in get_spec(name).defaults:  # closed-form models have no epochs
         overrides["epochs"] = int(epochs)
@@ -276,7 +452,8 @@ def get_trained(split: Split, name: str, config: dict | None = None, seed: int =
             print(f"reusing trained {name} from {path}", flush=True)
         return cached
 
-    model, training = train_model(split, name, config, seed=seed, device=device, verbose=verbose)
+    model, training = train_model(split, name, config, seed=seed, device=device, verbose=verbose,
+                                  checkpoint=path / CHECKPOINT_NAME, progress=progress)
     started = time.perf_counter()
     val, test = evaluate_model(model, split, "val", device), evaluate_model(model, split, "test", device)
     training["final_eval_seconds"] = round(time.perf_counter() - started, 3)
@@ -286,4 +463,5 @@ def get_trained(split: Split, name: str, config: dict | None = None, seed: int =
     _save_state(path / "model.pt", model)
     atomic_write_json(path / "config.json", config)
     atomic_write_json(path / "metrics.json", metrics)
+    (path / CHECKPOINT_NAME).unlink(missing_ok=True)
     return TrainedModel(model, name, config, seed, metrics, path, key, False)
