@@ -39,3 +39,14 @@ def device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def public_config(config):
+    """A copy of a run's config that may be written to disk or printed: the LLM base URL without
+    its credentials (user:password@, ?api-key=...). The real URL stays in `config` for the client."""
+    import dataclasses
+
+    from tears_bench.llm.base import redact_url
+
+    url = getattr(config, "llm_base_url", None)
+    return dataclasses.replace(config, llm_base_url=redact_url(url)) if url else config

@@ -51,7 +51,8 @@ class LLMEditor(Editor):
     deterministic = False
 
     def __init__(self, spec: str, base_url: str | None = None, concurrency: int = 8,
-                 attempt_temperature: float = 0.7, params: dict | None = None, cache: Any = True):
+                 attempt_temperature: float = 0.7, params: dict | None = None, cache: Any = True,
+                 timeout: float | None = None):
         from tears_bench.llm import parse_provider
 
         parse_provider(spec)  # a clear error for a malformed spec, before any request
@@ -61,6 +62,7 @@ class LLMEditor(Editor):
         self.attempt_temperature = float(attempt_temperature)
         self.params = dict(params or {})
         self.cache = cache
+        self.timeout = timeout  # seconds per request (--llm-timeout); where and how long never change answers
 
     def describe(self) -> dict:
         return {**super().describe(), "prompt_version": PROMPT_VERSION,
@@ -78,7 +80,8 @@ class LLMEditor(Editor):
         messages = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": p}] for p in prompts]
         completions = complete_many(self.spec, messages, params, base_url=self.base_url,
                                     concurrency=self.concurrency, cache=self.cache,
-                                    desc=f"editor {operation}", replicate=int(attempt))
+                                    desc=f"editor {operation}", replicate=int(attempt),
+                                    **({"timeout": self.timeout} if self.timeout else {}))
         return [c.text for c in completions]
 
     # --- the four operations ------------------------------------------------------------------

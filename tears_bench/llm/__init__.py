@@ -23,37 +23,46 @@ Reusable entry points:
         retries. An empty answer is returned with text "" and is not cached; one cut by max_tokens
         has `finish_reason == "length"` (`.truncated`). A request that fails for good raises
         TearsBenchError naming provider, model and status, after everything answered so far is
-        cached. Pass `stats_out=[]` to receive the RunStats (tokens, cost, cache hits).
+        cached. Pass `stats_out=[]` to receive the RunStats (tokens, cost, cache hits). A 200 whose
+        body is not the API's JSON is retried like a 5xx and never cached. `timeout` is seconds per
+        request (--llm-timeout). Each answer is cached as it arrives; on Ctrl-C nothing more is
+        sent and the KeyboardInterrupt propagates after a short grace (a second one at once).
+        Processes sharing the cache file send each request once (claim rows).
 
-    get_client(spec: str, base_url: str | None = None) -> LLMClient
+    get_client(spec: str, base_url: str | None = None, timeout: float | None = None) -> LLMClient
         The bare client (`client.complete(messages, params, timeout) -> Completion`, no cache or
         retries). Raises TearsBenchError for an unknown provider or a missing API key.
+
+    redact_url(url) -> str
+        The URL as it may be written or shown: no user:password@, credential query values as ***.
+        Everything that records or prints --llm-base-url uses it; only the client sees the real URL.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
 from tears_bench.llm.base import (DEFAULT_PARAMS, Completion, LLMClient, Message, ProviderError, ProviderSpec,
-                                  Usage, normalise_messages, normalise_params, parse_provider)
+                                  Usage, normalise_messages, normalise_params, parse_provider, redact_url)
 from tears_bench.llm.cache import CompletionCache
 from tears_bench.llm.pricing import estimate_cost, format_cost
 from tears_bench.llm.runner import RetryPolicy, RunStats, run_requests
 
 __all__ = ["DEFAULT_PARAMS", "Completion", "CompletionCache", "LLMClient", "Message", "ProviderError",
            "ProviderSpec", "RetryPolicy", "RunStats", "Usage", "complete_many", "estimate_cost",
-           "format_cost", "get_client", "parse_provider"]
+           "format_cost", "get_client", "parse_provider", "redact_url"]
 
 
-def get_client(spec: str | ProviderSpec, base_url: str | None = None) -> LLMClient:
+def get_client(spec: str | ProviderSpec, base_url: str | None = None, timeout: float | None = None) -> LLMClient:
     parsed = spec if isinstance(spec, ProviderSpec) else parse_provider(spec)
     if parsed.provider in ("openai", "openai-compatible"):
         from tears_bench.llm.openai_provider import OpenAIClient
 
-        return OpenAIClient(parsed.model, base_url, compatible=parsed.provider == "openai-compatible")
+        return OpenAIClient(parsed.model, base_url, compatible=parsed.provider == "openai-compatible",
+                            timeout=timeout)
     if parsed.provider == "anthropic":
         from tears_bench.llm.anthropic_provider import AnthropicClient
 
-        return AnthropicClient(parsed.model, base_url)
+        return AnthropicClient(parsed.model, base_url, timeout=timeout)
     from tears_bench.llm.hf_provider import HFClient
 
     return HFClient(parsed.model)
@@ -90,7 +99,7 @@ def complete_many(
     store = cache if isinstance(cache, CompletionCache) else (CompletionCache() if cache else None)
     try:
         completions, stats = run_requests(
-            spec, requests, normalise_params(params), client_factory=lambda: get_client(spec, base_url),
+            spec, requests, normalise_params(params), client_factory=lambda: get_client(spec, base_url, timeout),
             cache=store, concurrency=concurrency, replicates=replicates, retry=retry, timeout=timeout,
             desc=desc, progress=progress, on_result=on_result)
     finally:

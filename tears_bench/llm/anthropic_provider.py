@@ -7,7 +7,8 @@ from typing import Any, Mapping
 import anthropic
 
 from tears_bench.errors import TearsBenchError
-from tears_bench.llm.base import (Completion, LLMClient, ProviderError, Usage, redact, retry_after_seconds,
+from tears_bench.llm.base import (PARSE_ERRORS, Completion, LLMClient, ProviderError, Usage, malformed_response,
+                                  redact, redact_text, redact_url, retry_after_seconds, split_query,
                                   split_system)
 
 KEY_VARIABLE = "ANTHROPIC_API_KEY"
@@ -17,18 +18,24 @@ STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "leng
 class AnthropicClient(LLMClient):
     provider = "anthropic"
 
-    def __init__(self, model: str, base_url: str | None = None):
+    def __init__(self, model: str, base_url: str | None = None, timeout: float | None = None):
         self.model = model
-        self.base_url = base_url
+        self.base_url = base_url  # the real one, for the client only; messages show redact_url(base_url)
+        self.timeout = timeout
         key = os.environ.get(KEY_VARIABLE)
         if not key:
             raise TearsBenchError(f"anthropic:{model} needs an API key: set the environment variable {KEY_VARIABLE}")
         self._key = key
         # max_retries=0: the runner's retry policy (backoff, jitter, Retry-After) governs.
-        self._client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0)
+        address, query = split_query(base_url)
+        self._client = anthropic.Anthropic(api_key=key, base_url=address, default_query=query, max_retries=0,
+                                           **({"timeout": timeout} if timeout else {}))
 
-    def __repr__(self) -> str:  # never show the key
-        return f"AnthropicClient(anthropic:{self.model}, base_url={self.base_url!r})"
+    def __repr__(self) -> str:  # never show the key nor the URL's credentials
+        return f"AnthropicClient(anthropic:{self.model}, base_url={redact_url(self.base_url)!r})"
+
+    def _clean(self, text: str) -> str:
+        return redact_text(redact(text, self._key), self.base_url)
 
     def complete(self, messages: list[dict[str, str]], params: Mapping[str, Any],
                  timeout: float | None = None) -> Completion:
@@ -38,8 +45,9 @@ class AnthropicClient(LLMClient):
         if system is not None:
             kwargs["system"] = system
         # Sent in the body: recent clients no longer type `temperature`, the API still reads it.
+        timeout = timeout if timeout is not None else self.timeout
         try:
-            response = self._client.messages.create(
+            raw = self._client.messages.with_raw_response.create(
                 model=self.model, messages=rest, timeout=timeout, extra_body=params, **kwargs)
         except anthropic.APIStatusError as error:
             raise ProviderError(self.provider, self._message(error), error.status_code,
@@ -47,9 +55,20 @@ class AnthropicClient(LLMClient):
         except anthropic.APITimeoutError:
             raise ProviderError(self.provider, f"request timed out after {timeout} s") from None
         except anthropic.APIConnectionError as error:
-            raise ProviderError(self.provider, f"connection failed ({redact(str(error), self._key)}) "
-                                f"to {self.base_url or 'api.anthropic.com'}") from None
-        text = "".join(getattr(block, "text", "") for block in (response.content or [])
+            raise ProviderError(self.provider, self._clean(
+                f"connection failed ({error}) to {self.base_url or 'api.anthropic.com'}")) from None
+        try:
+            return self._parse(raw.parse())
+        except (*PARSE_ERRORS, anthropic.APIError) as error:
+            raise malformed_response(self.provider, error, raw.headers.get("content-type"),
+                                     self._clean(raw.http_response.text[:400])) from None
+
+    def _parse(self, response: Any) -> Completion:
+        if isinstance(response, (str, bytes)):  # the client hands back a non-JSON body as text
+            raise ValueError("not JSON at all")
+        if not isinstance(getattr(response, "content", None), list):
+            raise TypeError("no 'content' list")
+        text = "".join(getattr(block, "text", "") for block in response.content
                        if getattr(block, "type", "") == "text")
         usage = response.usage
         return Completion(
@@ -62,4 +81,4 @@ class AnthropicClient(LLMClient):
         if isinstance(body, dict):
             inner = body.get("error", body)
             message = inner.get("message") if isinstance(inner, dict) else inner
-        return redact(str(message or getattr(error, "message", None) or error), self._key)
+        return self._clean(str(message or getattr(error, "message", None) or error))

@@ -152,6 +152,101 @@ def redact(text: str, secret: str | None) -> str:
     return text
 
 
+# Query parameters that carry credentials (compared lower-case, without '-' and '_'): gateways
+# take keys as ?api-key=, ?key=, ?token=, ?access_token=, Azure SAS as ?sig=...
+_SECRET_PARAM_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "signature", "credential")
+_SECRET_PARAM_NAMES = frozenset({"sig", "pwd", "pass", "code", "sas", "se", "sp"})
+
+
+def _secret_param(name: str) -> bool:
+    plain = "".join(c for c in name.lower() if c.isalnum())
+    return plain in _SECRET_PARAM_NAMES or any(word in plain for word in _SECRET_PARAM_WORDS)
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The credentials a URL carries (password, a token-like user name, credential parameter
+    values), raw and percent-decoded, longest first, for scrubbing free text."""
+    from urllib.parse import unquote, urlsplit
+
+    if not url:
+        return []
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return []
+    user, _, password = parts.netloc.rpartition("@")[0].partition(":")
+    # A short user name ("admin") is left alone in free text; a long one is likely a token.
+    found = [password] + ([user] if len(user) >= 8 else [])
+    for pair in parts.query.split("&"):
+        name, _, value = pair.partition("=")
+        if _secret_param(unquote(name)):
+            found.append(value)
+    found += [unquote(s) for s in found]
+    return sorted({s for s in found if len(s) >= 4}, key=lambda s: (-len(s), s))
+
+
+def redact_url(url: str | None) -> str | None:
+    """The URL as it may be shown or written to disk: no user:password@, credential query values
+    replaced by ***. The client still gets the real URL; everything else gets this."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    if not url:
+        return url
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    pairs = []
+    for pair in filter(None, parts.query.split("&")):
+        name, eq, _ = pair.partition("=")
+        pairs.append(f"{name}=***" if eq and _secret_param(unquote(name)) else pair)
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pairs), ""))
+
+
+def split_query(url: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """(URL without its query, the query as a dict): the clients append paths to base_url, so a
+    gateway's ?api-key=... must travel as default query parameters instead."""
+    from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+    if not url or "?" not in url:
+        return url, None
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query="", fragment="")), dict(parse_qsl(parts.query, keep_blank_values=True))
+
+
+def redact_text(text: str, *urls: str | None) -> str:
+    """`text` with every credential of `urls` (and the URLs' secret-bearing forms) replaced by ***."""
+    for url in urls:
+        if url:
+            text = text.replace(str(url), redact_url(url) or "")
+        for secret in url_secrets(url):
+            text = text.replace(secret, "***")
+    return text
+
+
+# What parsing a malformed body raises, across the openai/anthropic clients' versions.
+PARSE_ERRORS = (ValueError, TypeError, AttributeError, IndexError, KeyError)
+
+
+def malformed_response(provider: str, error: Exception, content_type: str | None, body: str) -> ProviderError:
+    """A 200 whose body is not the API's JSON (an HTML error page from a proxy, JSON cut short):
+    retried like a 5xx, since gateways send these when overloaded, and never cached.
+    `body` must already be scrubbed of secrets."""
+    import json
+
+    if isinstance(error, json.JSONDecodeError):
+        problem = f"invalid JSON: {error}"
+    elif isinstance(error, ValueError):
+        problem = str(error)
+    else:
+        problem = f"unexpected shape: {error}"
+    snippet = " ".join(body.split())[:80]
+    message = (f"the response body is not the expected JSON ({problem}; content-type "
+               f"{content_type or 'missing'}, body starts {snippet!r})")
+    return ProviderError(provider, message, status=200, retryable=True)
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     """Seconds a server asks us to wait: `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
     if not headers:

@@ -6,6 +6,7 @@ request, and can be scripted to fail:
 
     with FakeLLMServer() as server:
         server.script([Reply(status=429, headers={"Retry-After": "1"})])  # the next request gets a 429
+        server.script([Reply(body=b"<html>Bad gateway</html>", content_type="text/html")])  # a 200, not JSON
         client = openai.OpenAI(api_key="test", base_url=server.openai_base_url)
 
 The default answer is deterministic in the request: "Summary: " followed by `words` words drawn
@@ -35,6 +36,11 @@ class Reply:
     text: str | None = None  # None: the default deterministic answer
     finish: str = "stop"  # "stop" or "length" (cut by max_tokens)
     message: str = "scripted failure"
+    # A raw body sent as is with `status` (e.g. a 200 carrying an HTML page or truncated JSON),
+    # the malformed answers proxies and overloaded gateways send.
+    body: bytes | None = None
+    content_type: str = "application/json"
+    delay: float = 0.0  # seconds before answering, on top of the server's latency (a slow request)
 
 
 def default_text(messages: Any, words: int) -> str:
@@ -51,6 +57,7 @@ class FakeLLMServer:
         self.behaviour = behaviour
         self.requests: list[tuple[str, dict]] = []  # (path, body) of every request, errors included
         self.headers: list[dict[str, str]] = []
+        self.queries: list[str] = []  # the query string of every request ("" when none)
         self._script: list[Reply] = []
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests the server was answering at once
@@ -124,9 +131,10 @@ class FakeLLMServer:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except json.JSONDecodeError:
                     body = {}
-                path = self.path.split("?")[0]
+                path, _, query = self.path.partition("?")
                 with server._lock:
                     server.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    server.queries.append(query)
                 if path not in ("/v1/chat/completions", "/v1/messages"):
                     self._send(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
                     return
@@ -135,8 +143,8 @@ class FakeLLMServer:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
-                    if server.latency:
-                        time.sleep(server.latency)
+                    if server.latency or reply.delay:
+                        time.sleep(server.latency + reply.delay)
                     self._answer(path, body, reply)
                 finally:
                     with server._lock:
@@ -144,6 +152,9 @@ class FakeLLMServer:
 
             def _answer(self, path: str, body: dict, reply: Reply) -> None:
                 anthropic = path == "/v1/messages"
+                if reply.body is not None:
+                    self._send_raw(reply.status, reply.body, reply.content_type, reply.headers)
+                    return
                 if reply.status != 200:
                     error = {"message": reply.message, "type": "rate_limit_error" if reply.status == 429 else "api_error"}
                     payload = {"type": "error", "error": error} if anthropic else {"error": error}
@@ -172,9 +183,12 @@ class FakeLLMServer:
                 self._send(200, payload, reply.headers)
 
             def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
+                self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
+
+            def _send_raw(self, status: int, data: bytes, content_type: str,
+                          headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", content_type)
                 self.send_header("content-length", str(len(data)))
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)

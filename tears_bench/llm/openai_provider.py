@@ -12,17 +12,19 @@ from typing import Any, Mapping
 import openai
 
 from tears_bench.errors import TearsBenchError
-from tears_bench.llm.base import Completion, LLMClient, ProviderError, Usage, redact, retry_after_seconds
+from tears_bench.llm.base import (PARSE_ERRORS, Completion, LLMClient, ProviderError, Usage, malformed_response,
+                                  redact, redact_text, redact_url, retry_after_seconds, split_query)
 
 KEY_VARIABLE = "OPENAI_API_KEY"
 LOCAL_PLACEHOLDER_KEY = "EMPTY"
 
 
 class OpenAIClient(LLMClient):
-    def __init__(self, model: str, base_url: str | None = None, compatible: bool = False):
+    def __init__(self, model: str, base_url: str | None = None, compatible: bool = False, timeout: float | None = None):
         self.provider = "openai-compatible" if compatible else "openai"
         self.model = model
-        self.base_url = base_url
+        self.base_url = base_url  # the real one, for the client only; messages show redact_url(base_url)
+        self.timeout = timeout
         if compatible and not base_url:
             raise TearsBenchError(
                 f"openai-compatible:{model} needs the server's address: pass --llm-base-url "
@@ -34,10 +36,15 @@ class OpenAIClient(LLMClient):
             key = LOCAL_PLACEHOLDER_KEY
         self._key = key
         # max_retries=0: the runner's retry policy (backoff, jitter, Retry-After) governs.
-        self._client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0)
+        address, query = split_query(base_url)
+        self._client = openai.OpenAI(api_key=key, base_url=address, default_query=query, max_retries=0,
+                                     **({"timeout": timeout} if timeout else {}))
 
-    def __repr__(self) -> str:  # never show the key
-        return f"OpenAIClient({self.provider}:{self.model}, base_url={self.base_url!r})"
+    def __repr__(self) -> str:  # never show the key nor the URL's credentials
+        return f"OpenAIClient({self.provider}:{self.model}, base_url={redact_url(self.base_url)!r})"
+
+    def _clean(self, text: str) -> str:
+        return redact_text(redact(text, self._key), self.base_url)
 
     def complete(self, messages: list[dict[str, str]], params: Mapping[str, Any],
                  timeout: float | None = None) -> Completion:
@@ -46,8 +53,9 @@ class OpenAIClient(LLMClient):
         max_tokens = params.pop("max_tokens")
         # OpenAI's own API has renamed the limit; local servers still know it as max_tokens.
         kwargs["max_tokens" if self.provider == "openai-compatible" else "max_completion_tokens"] = max_tokens
+        timeout = timeout if timeout is not None else self.timeout
         try:
-            response = self._client.chat.completions.create(
+            raw = self._client.chat.completions.with_raw_response.create(
                 model=self.model, messages=messages, timeout=timeout,
                 extra_body=params or None, **kwargs)
         except openai.APIStatusError as error:
@@ -56,12 +64,25 @@ class OpenAIClient(LLMClient):
         except openai.APITimeoutError:
             raise ProviderError(self.provider, f"request timed out after {timeout} s") from None
         except openai.APIConnectionError as error:
-            raise ProviderError(self.provider, f"connection failed ({redact(str(error), self._key)}) "
-                                f"to {self.base_url or 'api.openai.com'}") from None
+            raise ProviderError(self.provider, self._clean(
+                f"connection failed ({error}) to {self.base_url or 'api.openai.com'}")) from None
+        try:
+            return self._parse(raw.parse())
+        except (*PARSE_ERRORS, openai.APIError) as error:
+            raise malformed_response(self.provider, error, raw.headers.get("content-type"),
+                                     self._clean(raw.http_response.text[:400])) from None
+
+    def _parse(self, response: Any) -> Completion:
+        if isinstance(response, (str, bytes)):  # the client hands back a non-JSON body as text
+            raise ValueError("not JSON at all")
+        if not isinstance(getattr(response, "choices", None), list):
+            raise TypeError("no 'choices' list")
         if not response.choices:
             return Completion("", Usage(*_usage(response)), "empty", response.model or self.model)
         choice = response.choices[0]
         text = (choice.message.content if choice.message else None) or ""
+        if not isinstance(text, str):
+            raise TypeError("the message content is not text")
         return Completion(text, Usage(*_usage(response)), choice.finish_reason, response.model or self.model)
 
     def _message(self, error: "openai.APIStatusError") -> str:
@@ -71,7 +92,7 @@ class OpenAIClient(LLMClient):
             message = inner.get("message") if isinstance(inner, dict) else inner
         else:
             message = getattr(error, "message", None) or str(error)
-        return redact(str(message or "no message"), self._key)
+        return self._clean(str(message or "no message"))
 
 
 def _usage(response: Any) -> tuple[int, int]:

@@ -5,24 +5,31 @@ Retries use exponential backoff with jitter ("equal jitter": half fixed, half ra
 wait less than a server's Retry-After. When a request fails for good (a status that retrying
 cannot fix, or retries exhausted), the remaining requests are cancelled, the ones in flight are
 let finish (and cached), and one TearsBenchError names the provider, model and status.
+Each answer is committed to the cache as it arrives. On Ctrl-C nothing more is sent, answers in
+flight get a short grace, and the run stops; a second Ctrl-C stops at once. Requests another
+process is already sending (a claim row in the cache) are waited for, not paid twice.
 """
 from __future__ import annotations
 
 import os
+import queue
 import random
+import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from tears_bench.errors import TearsBenchError
 from tears_bench.llm.base import Completion, LLMClient, ProviderError, ProviderSpec, Usage
-from tears_bench.llm.cache import CompletionCache, request_key
+from tears_bench.llm.cache import ANSWERED, CLAIMED, CompletionCache, request_key
 from tears_bench.llm.pricing import estimate_cost, format_cost
 
 
-INTERRUPT_GRACE_SECONDS = 10.0
+# After a first Ctrl-C, how long answers already in flight may still land (TEARS_BENCH_LLM_GRACE).
+INTERRUPT_GRACE_SECONDS = 5.0
+CLAIM_POLL_SECONDS = 0.1  # how often a request another process is sending is looked up
 
 
 @dataclass
@@ -108,6 +115,8 @@ def run_requests(
 
     if concurrency < 1:
         raise TearsBenchError(f"--concurrency must be at least 1, got {concurrency}")
+    if timeout is not None and not timeout > 0:
+        raise TearsBenchError(f"--llm-timeout must be a positive number of seconds, got {timeout}")
     retry = retry or RetryPolicy.from_env()
     replicates = list(replicates) if replicates is not None else [0] * len(requests)
     start = time.perf_counter()
@@ -149,17 +158,55 @@ def _count_flags(stats: RunStats, completion: Completion) -> None:
     stats.truncated += completion.truncated
 
 
+def claim_ttl(timeout: float | None, retry: RetryPolicy) -> float:
+    """How long a claim may go unrefreshed while its holder lives: one request plus the longest
+    wait between attempts (the holder refreshes it before each attempt)."""
+    return (timeout or 600.0) + max(retry.max_delay, retry.max_retry_after) + 10.0
+
+
+def grace_seconds(timeout: float | None) -> float:
+    grace = float(os.environ.get("TEARS_BENCH_LLM_GRACE") or INTERRUPT_GRACE_SECONDS)
+    return min(grace, timeout) if timeout else grace
+
+
+class _Work:
+    """Keys still to do, shared by the worker threads. A key another process is sending is put
+    aside and taken again, waiting for its answer, once nothing fresh is left."""
+
+    def __init__(self, keys: Sequence[str]):
+        self.fresh = deque(keys)
+        self.aside: deque[str] = deque()
+        self.lock = threading.Lock()
+
+    def take(self) -> tuple[str, bool] | None:
+        with self.lock:
+            if self.fresh:
+                return self.fresh.popleft(), False
+            if self.aside:
+                return self.aside.popleft(), True
+            return None
+
+    def put_aside(self, key: str) -> None:
+        with self.lock:
+            self.aside.append(key)
+
+
 def _send(client, spec, missing, positions, requests, params, cache, concurrency, retry, timeout,
           results, stats, bar, on_result) -> None:
     stop = threading.Event()
     retries = [0]
     retries_lock = threading.Lock()
+    ttl = claim_ttl(timeout, retry)
+    work = _Work(missing)
+    outcomes: queue.Queue = queue.Queue()
 
-    def call(key: str) -> Completion | None:
+    def request(key: str) -> Completion | None:
         messages = requests[positions[key][0]]
         for attempt in range(retry.max_retries + 1):
             if stop.is_set():
                 return None
+            if cache is not None and attempt:
+                cache.refresh_claim(key)
             try:
                 completion = client.complete(messages, params, timeout=timeout)
             except ProviderError as error:
@@ -171,66 +218,118 @@ def _send(client, spec, missing, positions, requests, params, cache, concurrency
                 if stop.wait(retry.delay(attempt, error.retry_after)):
                     return None
                 continue
+            # Committed at once, even after an interrupt: the answer is paid for. Empty answers are
+            # refused (asked again next run).
             if cache is not None:
-                cache.put(key, spec, completion)  # refuses empty answers: they are asked again next run
+                cache.put(key, spec, completion)
             return completion
         return None
 
-    executor = ThreadPoolExecutor(max_workers=min(concurrency, len(missing)), thread_name_prefix="llm")
-    failure: ProviderError | None = None
-    try:
-        pending: dict[Future, str] = {}
-        queue = iter(missing)
-        # Submit lazily (at most 2x concurrency queued) so a failure cancels little and costs nothing.
-        def refill() -> None:
-            while len(pending) < 2 * concurrency and not stop.is_set():
-                key = next(queue, None)
-                if key is None:
-                    return
-                pending[executor.submit(call, key)] = key
-        refill()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                key = pending.pop(future)
-                try:
-                    completion = future.result()
-                except ProviderError as error:
-                    if failure is None:
-                        failure = error
-                    stop.set()
-                    continue
-                if completion is None:
-                    continue
-                stats.new += 1
-                stats.usage += completion.usage
-                stats.usage_all += completion.usage
-                _count_flags(stats, completion)
-                for i in positions[key]:
-                    results[i] = completion
-                    if on_result:
-                        on_result(i, completion)
-                bar.update(len(positions[key]))
-                bar.set_postfix_str(f"tok in {stats.usage.input_tokens:,} out {stats.usage.output_tokens:,}",
-                                    refresh=False)
-            refill()
-    except BaseException:
-        # Ctrl-C: nothing new is sent; requests in flight may land (and be cached) for a short grace
-        # period, since they are already paid for. A second Ctrl-C skips the wait.
-        stop.set()
-        for future in pending:
-            future.cancel()
+    def process(key: str, waiting: bool):
+        """("new", answer), ("shared", answer another process paid for), ("aside", None), or None (stopped)."""
+        if cache is None:
+            return "new", request(key)
+        while True:
+            state, answer = cache.claim(key, ttl)
+            if state == ANSWERED:
+                return "shared", answer
+            if state == CLAIMED:
+                break
+            if not waiting:
+                return "aside", None
+            if stop.wait(CLAIM_POLL_SECONDS):
+                return None
         try:
-            wait([f for f in pending if not f.cancelled()], timeout=INTERRUPT_GRACE_SECONDS)
+            return "new", request(key)
         finally:
-            executor.shutdown(wait=False, cancel_futures=True)
+            cache.release(key)  # a no-op once put() stored the answer
+
+    def worker() -> None:
+        while not stop.is_set():
+            job = work.take()
+            if job is None:
+                return
+            key, waiting = job
+            try:
+                outcome = process(key, waiting)
+            except BaseException as error:  # reported by the main thread
+                outcome = error
+            if isinstance(outcome, tuple) and outcome[0] == "aside":
+                work.put_aside(key)
+                continue
+            outcomes.put((key, outcome))
+
+    # Daemon threads: an interrupted run exits without waiting for requests still in flight
+    # (a pool's threads would be joined at exit, for up to the request timeout).
+    threads = [threading.Thread(target=worker, name=f"llm-{i}", daemon=True)
+               for i in range(min(concurrency, len(missing)))]
+    for thread in threads:
+        thread.start()
+    failure: ProviderError | None = None
+    left = len(missing)
+
+    def collect(block_for: float) -> bool:
+        """Handle one finished request; False when none finished within `block_for` seconds."""
+        nonlocal failure, left
+        try:
+            key, outcome = outcomes.get(timeout=block_for)
+        except queue.Empty:
+            return False
+        left -= 1
+        if isinstance(outcome, ProviderError):
+            failure = failure or outcome
+            stop.set()
+        elif isinstance(outcome, BaseException):
+            stop.set()
+            raise outcome
+        elif outcome is not None and outcome[1] is not None:
+            _record(outcome[0] == "new", key, outcome[1], positions, results, stats, bar, on_result)
+        return True
+
+    try:
+        while left and any(t.is_alive() for t in threads) or not outcomes.empty():
+            collect(0.1)
+    except KeyboardInterrupt:
+        stop.set()
+        _finish_in_flight(threads, collect, timeout)
         raise
     finally:
         stats.retries = retries[0]
-    executor.shutdown(wait=True)
     if failure is not None:
         answered = sum(r is not None for r in results)
         attempts = getattr(failure, "attempts", 1)
         raise TearsBenchError(
             f"{spec} failed after {attempts} attempt{'s' * (attempts > 1)}: {failure.describe()}; "
             f"{answered} of {len(results)} answers are cached, rerun to request the rest")
+
+
+def _finish_in_flight(threads, collect, timeout) -> None:
+    """After a first Ctrl-C: nothing new is sent; requests in flight may land for a short grace
+    (they are paid for), and land in the cache even later. A second Ctrl-C ends the wait."""
+    busy = sum(t.is_alive() for t in threads)
+    if not busy:
+        return
+    grace = grace_seconds(timeout)
+    print(f"tears-bench: interrupted: sending nothing more; waiting up to {grace:g} s for {busy} request(s) "
+          "in flight (Ctrl-C again to stop now)", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + grace
+    while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+        collect(min(0.1, max(0.0, deadline - time.monotonic())))
+    while collect(0):
+        pass
+
+
+def _record(new: bool, key, completion, positions, results, stats, bar, on_result) -> None:
+    if new:
+        stats.new += 1
+        stats.usage += completion.usage
+    else:
+        stats.from_cache += len(positions[key])
+    stats.usage_all += completion.usage
+    _count_flags(stats, completion)
+    for i in positions[key]:
+        results[i] = completion
+        if on_result:
+            on_result(i, completion)
+    bar.update(len(positions[key]))
+    bar.set_postfix_str(f"tok in {stats.usage.input_tokens:,} out {stats.usage.output_tokens:,}", refresh=False)

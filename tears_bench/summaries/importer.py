@@ -144,7 +144,7 @@ def shared_data_candidates() -> list[Path]:
     return [project.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
 
 
-def published_file(name: str, timeout: float = 30.0) -> tuple[Path, str]:
+def published_file(name: str, timeout: float = 30.0, option: str = "--summaries") -> tuple[Path, str]:
     """The JSON of a published set and where it came from ('cache', 'download' or 'offline copy')."""
     item = PUBLISHED[name]
     target = cache_dir("summaries") / "published" / f"{name}.json"
@@ -169,7 +169,7 @@ def published_file(name: str, timeout: float = 30.0) -> tuple[Path, str]:
         if copy.is_file():
             return copy, "offline copy"
     raise TearsBenchError(f"{name}: {failure}; offline, put {item.offline_name} in "
-                          f"$TEARS_BENCH_SHARED_DATA/summaries/ or import it with --summarizer file:PATH")
+                          f"$TEARS_BENCH_SHARED_DATA/summaries/ or import it with {option} file:PATH")
 
 
 def _single_json(payload: bytes, url: str) -> bytes:
