@@ -1,12 +1,16 @@
 """Summary uniqueness (protocol section 6): how different the summaries of different users are.
 
-Reported for one or more summary *sources* of the same users (e.g. a summarizer and its
-regenerations):
+Reported for one or more summary *sources*, on the users every source has a non-empty summary
+for (the shared users; `limit` takes a seeded random subset of them):
 - length in words (whitespace split) per source: mean, median, min, max;
-- between users: `pairs` random pairs of DIFFERENT users of the first source (seeded): sentence
-  BLEU and word-level Levenshtein distance (also divided by the longer summary's length);
+- between users: `pairs` distinct ordered pairs (a, b), a != b, of shared users, drawn without
+  replacement (seeded), at most n (n - 1) of them: sentence BLEU and word-level Levenshtein
+  distance (also divided by the longer summary's length), for the first source;
 - within users (two sources or more): the same metrics between the sources of each user.
-Low between-user BLEU and large between-user distance mean unique summaries.
+Low between-user BLEU and large between-user distance mean unique summaries. The result reports
+`n_users` and the pairs actually drawn; `min_users` refuses fewer shared users (`tears-bench run`
+asks for MIN_SHARED_USERS) rather than averaging a handful of pairs drawn over and over. An explicit
+`limit` below it is a quick run: allowed, and its tables mark the values thin (tears_bench/tables.py).
 
 Texts are lower-cased and tokenised with nltk's wordpunct pattern (no data files needed).
 BLEU is nltk's `sentence_bleu(references=[b], hypothesis=a, smoothing_function=method1)` with
@@ -26,6 +30,7 @@ from tasks.common import rounded
 from tears_bench.errors import TearsBenchError
 
 PAIRS = 2000
+MIN_SHARED_USERS = 20  # below this, between-user statistics repeat a few pairs (20 users: 380 ordered pairs)
 MAX_ORDER = 4
 EPSILON = 0.1  # nltk SmoothingFunction().method1's epsilon
 
@@ -156,10 +161,17 @@ def pair_metrics(a: Corpus, ia: np.ndarray, b: Corpus, ib: np.ndarray) -> tuple[
 
 
 def sample_pairs(n: int, pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """`pairs` (i, j) with i != j, uniform over ordered pairs of distinct indices, seeded."""
+    """min(pairs, n (n - 1)) distinct ordered pairs (i, j), i != j, drawn without replacement, seeded.
+
+    Pair code c in [0, n (n - 1)) is i = c // (n - 1) and j = c % (n - 1), skipping i itself, so
+    every ordered pair of distinct indices is equally likely and none repeats.
+    """
+    total = n * (n - 1)
+    if n < 2 or pairs <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
-    first = rng.integers(0, n, pairs)
-    second = rng.integers(0, n - 1, pairs)
+    codes = rng.permutation(total) if pairs >= total else rng.choice(total, size=int(pairs), replace=False)
+    first, second = np.divmod(codes.astype(np.int64), n - 1)
     second += second >= first  # skip i itself
     return first, second
 
@@ -201,24 +213,40 @@ def _metric_stats(bleu: np.ndarray, distance: np.ndarray, normalised: np.ndarray
             "levenshtein_normalised_mean": rounded(normalised.mean())}
 
 
+def shared_users(named: Mapping[str, Mapping]) -> list:
+    """Users with a non-empty summary in every source, in a stable order."""
+    sources = list(named.values())
+    users = [u for u in sources[0] if sources[0][u].strip()
+             and all(isinstance(s.get(u), str) and s[u].strip() for s in sources[1:])]
+    return sorted(users, key=lambda u: (str(type(u)), u))
+
+
 def run_uniqueness(models=None, split=None, summaries: Any = None, editor=None, alphas=None, seed: int = 0,
                    limit: int | None = None, *, sources: Mapping[str, Mapping] | None = None,
-                   pairs: int = PAIRS) -> tuple[dict, list[dict]]:
+                   pairs: int = PAIRS, min_users: int = 0) -> tuple[dict, list[dict]]:
     """Models, editor and alphas are not used (uniqueness is a property of the summaries)."""
     if int(pairs) < 0:
         raise TearsBenchError(f"the number of pairs must be >= 0, got {pairs}")
+    if limit is not None and int(limit) < 1:
+        raise TearsBenchError(f"--limit must be at least 1, got {limit}")
     named = _sources(summaries, sources)
     names = list(named)
-    first = named[names[0]]
-    users = [u for u in first if first[u].strip()]
-    users = sorted(users, key=lambda u: (str(type(u)), u))
-    if limit is not None:
-        users = users[: int(limit)]
+    users = shared_users(named)
+    available = len(users)
+    if limit is not None and int(limit) < len(users):
+        chosen = np.sort(np.random.default_rng(seed).choice(len(users), size=int(limit), replace=False))
+        users = [users[i] for i in chosen.tolist()]
+    if available < min_users:  # an explicit --limit below it is a quick run, shown thin with its n
+        shared = "shared by every source" if len(names) > 1 else "with a summary"
+        raise TearsBenchError(
+            f"uniqueness needs at least {min_users} users {shared}, got {available} in {', '.join(names)}: "
+            f"with fewer, the between-user pairs repeat a handful of users")
     vocabulary = Vocabulary()
+    first = named[names[0]]
     corpus = Corpus([first[u] for u in users], vocabulary)
 
-    result: dict[str, Any] = {"sources": names,
-                              "length": {n: _length_stats([s[u] for u in users if u in s]) for n, s in named.items()}}
+    result: dict[str, Any] = {"sources": names, "n_users": len(users),
+                              "length": {n: _length_stats([s[u] for u in users]) for n, s in named.items()}}
     rows: list[dict] = []
     if len(users) >= 2 and pairs:
         ia, ib = sample_pairs(len(users), int(pairs), seed)
@@ -236,7 +264,7 @@ def run_uniqueness(models=None, split=None, summaries: Any = None, editor=None, 
     for x in range(len(names)):
         for y in range(x + 1, len(names)):
             a, b = named[names[x]], named[names[y]]
-            common = [u for u in users if u in b and b[u].strip()]
+            common = users  # every source has every shared user
             if not common:
                 continue
             ref = corpus if x == 0 else Corpus([a[u] for u in common], vocabulary)
@@ -254,7 +282,8 @@ def run_uniqueness(models=None, split=None, summaries: Any = None, editor=None, 
         }
     else:
         result["within_user"] = None
-    result["meta"] = {"seed": seed, "pairs_requested": int(pairs), "tokenizer": "nltk wordpunct_tokenize, lower case",
+    result["meta"] = {"seed": seed, "pairs_requested": int(pairs), "users_shared": available,
+                      "pairs_possible": len(users) * (len(users) - 1), "tokenizer": "nltk wordpunct_tokenize, lower case",
                       "bleu": "sentence BLEU-4, uniform weights, nltk SmoothingFunction().method1",
                       "levenshtein": "word-level (insert/delete/substitute a word = 1)",
                       "length": "words (whitespace split)"}
@@ -263,3 +292,58 @@ def run_uniqueness(models=None, split=None, summaries: Any = None, editor=None, 
 
 def _jsonable(user: Any) -> Any:
     return int(user) if isinstance(user, (int, np.integer)) else str(user)
+
+
+class UserTexts(dict):
+    """{original user id: summary} of one source, with the source's label, metadata and key."""
+
+    def __init__(self, texts: Mapping[str, str], label: str, metadata: dict, key: str):
+        super().__init__(texts)
+        self.label, self.metadata, self.key = label, metadata, key
+
+
+def needs_split(specs: Sequence[str]) -> bool:
+    """Whether any source is written from the dataset (template, LLM) rather than read from a file."""
+    from tears_bench.summaries.registry import resolve
+
+    return any(resolve(spec).kind not in ("file", "published") for spec in specs)
+
+
+def summary_sources(specs: Sequence[str], split=None, *, llm_base_url: str | None = None,
+                    concurrency: int = 8, timeout: float | None = None) -> dict[str, UserTexts]:
+    """spec -> UserTexts for the uniqueness task, keyed by original user id so sources line up.
+
+    file: and published sources are read whole (every user of the file, no split needed). The
+    template is written for every user of the split; an LLM is asked about the split's test users
+    only, since each user is a paid request. Labels are the summarizer names (`file:NAME.json`), or
+    the spec as given when two sources would share a label.
+    """
+    from tears_bench.storage import stable_hash
+    from tears_bench.summaries.importer import normalise_user_id, published_file, read_summary_file
+    from tears_bench.summaries.registry import get_summaries, resolve
+
+    out: dict[str, UserTexts] = {}
+    for spec in specs:
+        summarizer = resolve(spec)
+        if summarizer.kind in ("file", "published"):
+            path = summarizer.path if summarizer.kind == "file" else published_file(summarizer.name)[0]
+            texts: dict[str, str] = {}
+            for key, text in read_summary_file(path).items():
+                texts.setdefault(normalise_user_id(key), text.strip())
+            texts = {u: t for u, t in texts.items() if t}
+            metadata = {"summarizer": summarizer.name, "model": summarizer.model,
+                        "prompt_version": summarizer.prompt_version, "parameters": summarizer.parameters}
+            key = stable_hash({"summarizer": summarizer.name, **summarizer.parameters})
+        else:
+            if split is None:
+                raise TearsBenchError(f"summary source {spec} is written from a dataset: give --dataset")
+            users = None if summarizer.kind == "template" else split.test_users.tolist()
+            found = get_summaries(split, spec, llm_base_url=llm_base_url, users=users, concurrency=concurrency,
+                                  timeout=timeout)
+            texts, metadata, key = found.by_user_id(), found.metadata, found.key
+        out[spec] = UserTexts(texts, summarizer.name, metadata, key)
+    labels = [s.label for s in out.values()]
+    for spec, source in out.items():
+        if labels.count(source.label) > 1:
+            source.label = spec
+    return out

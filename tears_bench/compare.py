@@ -23,6 +23,7 @@ from pathlib import Path
 from tears_bench.errors import TearsBenchError
 from tears_bench.report import ALPHA_NOTE, ReportTable
 from tears_bench.storage import atomic_write_json, atomic_write_text
+from tears_bench.tables import is_thin, source_label
 
 
 @dataclass
@@ -41,9 +42,11 @@ class CompareConfig:
     split_seed: int = 42
     device: str = "auto"
     llm_base_url: str | None = None
+    llm_timeout: float | None = None  # seconds per LLM request (None: 120)
     concurrency: int = 8
     pairs: int = 2000
     output: str | None = None
+    allow_partial: bool = False  # sources covering under 90% of the split's users
 
     def run_id(self) -> str:
         dataset = Path(self.dataset).name if "/" in self.dataset else self.dataset.split(":")[0]
@@ -71,7 +74,7 @@ def validate(config: CompareConfig) -> None:
         raise TearsBenchError(f"--limit must be at least 1, got {config.limit}")
     if config.pairs < 0:
         raise TearsBenchError(f"--pairs must be >= 0, got {config.pairs}")
-    get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency)
+    get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency, timeout=config.llm_timeout)
 
 
 def run_compare(config: CompareConfig) -> Path:
@@ -81,33 +84,37 @@ def run_compare(config: CompareConfig) -> Path:
     from tasks.flip import run_flip
     from tasks.uniqueness import run_uniqueness
     from tears_bench.data import get_split
-    from tears_bench.manifest import device_description, git_commit, package_versions
+    from tears_bench.manifest import device_description, git_commit, package_versions, public_config
     from tears_bench.report_figures import compare_figure, save_figure
-    from tears_bench.summaries.registry import get_summaries
+    from tears_bench.results import caveats, skip_lines
+    from tears_bench.summaries.registry import check_coverage, get_summaries
 
     validate(config)
+    # Created by the first write, at the end: a compare that fails leaves no empty folder behind.
     out = Path(config.output) if config.output else Path("results") / f"compare-{config.run_id()}"
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     split = get_split(config.dataset, config.data_dir, seed=config.split_seed)
     _log(f"split {split.hash} of {split.dataset}: {len(split.train_users)} train / {len(split.val_users)} val / "
          f"{len(split.test_users)} test users, {split.n_items} items")
-    editor = get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency)
+    editor = get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency,
+                        timeout=config.llm_timeout)
     options = {"encoder": config.encoder, "encoder_mode": config.encoder_mode, "align": config.align,
                "epochs": config.epochs}
     sources, results, rows = {}, {}, []
     for spec in config.summaries:
         step = time.perf_counter()
-        summaries = get_summaries(split, spec, llm_base_url=config.llm_base_url, concurrency=config.concurrency)
+        summaries = get_summaries(split, spec, llm_base_url=config.llm_base_url, concurrency=config.concurrency,
+                                  timeout=config.llm_timeout)
         if not len(summaries):
             raise TearsBenchError(f"summary source {spec} has no summary for any user of {split.dataset}")
+        check_coverage(split, summaries, spec, config.allow_partial)
         sources[spec] = summaries
         _log(f"summaries {spec}: {len(summaries)} users ({time.perf_counter() - step:.1f}s)")
         per_model = {}
         for name in config.models:
             step = time.perf_counter()
             trained = train_tears(split, name, summaries, config=options, seed=config.seed, device=config.device,
-                                  verbose=False)
+                                  verbose=False, progress=True)  # epoch bars on a terminal only
             metrics = trained.metrics
             best = float(metrics["best_alpha"])
             alphas = sorted({1.0, best})
@@ -129,7 +136,7 @@ def run_compare(config: CompareConfig) -> Path:
     backbones = {name: sorted({results[s]["models"][name]["cf_key"] for s in config.summaries} - {None})
                  for name in config.models}
     document = {
-        "config": asdict(config),
+        "config": asdict(public_config(config)),  # no credentials of --llm-base-url on disk
         "manifest": {"packages": package_versions(), "git_commit": git_commit(),
                      "seeds": {"run": config.seed, "split": config.split_seed},
                      "dataset": {"name": split.dataset, "spec": config.dataset, "split_hash": split.hash,
@@ -139,6 +146,7 @@ def run_compare(config: CompareConfig) -> Path:
         "sources": results,
         "within_user": uniqueness["within_user"],
         "uniqueness_users": uniqueness["n_users"],
+        "caveats": caveats({"name": split.dataset, "stats": split.dataset_stats}),
         "seconds": round(time.perf_counter() - started, 1),
     }
     table = compare_table(document)
@@ -151,6 +159,11 @@ def run_compare(config: CompareConfig) -> Path:
     save_figure(compare_figure(document), out, "compare")
     print()
     print(table.text())
+    flips = {f"flip ({results[s]['summarizer'].get('summarizer', s)}, {name})":
+             {"meta": {"n_test_users": (m["flip_alpha_1"].get("n_users") or 0) + sum(m["flip_skipped"].values()),
+                       "skipped": m["flip_skipped"]}} for s in config.summaries for name, m in results[s]["models"].items()}
+    for line in skip_lines(flips, config.editor):
+        print(line)
     print(f"\nresults: {out / 'results.json'}; table {out / 'compare.md'}; figure {out / 'compare.png'}")
     return out
 
@@ -177,9 +190,9 @@ def _model_entry(trained, metrics: dict, best: float, flip: dict, meta: dict) ->
 def _uniqueness(split, sources: dict, config: CompareConfig, run_uniqueness) -> dict:
     """Between-user uniqueness of each source on the test users every source covers (same users,
     same random pairs), and within-user similarity between the sources."""
-    test = [int(u) for u in split.test_users]
-    if config.limit is not None:
-        test = test[: config.limit]
+    from tasks.common import limit_users
+
+    test = [int(u) for u in limit_users(split.test_users, config.limit, config.seed)]  # the flip task's users
     common = [u for u in test if all(isinstance(s.texts.get(u), str) and s.texts[u].strip() for s in sources.values())]
     by_source = {}
     for spec, summaries in sources.items():
@@ -196,7 +209,9 @@ COLUMNS = [
     ("NDCG@20 α=1", "max"), ("Recall@20 α=1", "max"), ("best α", None), ("NDCG@20 best α", "max"),
     ("Recall@20 best α", "max"), ("Δ-up α=1", "max"), ("Δ-down α=1", "max"), ("flip ratio α=1", "max"),
     ("flip users", None), ("BLEU between users", "min"), ("edit distance between users", "max"), ("words", None),
+    ("uniqueness users", None),
 ]
+FLIP_CELLS, UNIQUENESS_CELLS = (8, 9, 10), (12, 13, 14)
 
 
 def compare_table(document: dict) -> ReportTable:
@@ -205,13 +220,16 @@ def compare_table(document: dict) -> ReportTable:
         unique = source.get("uniqueness") or {}
         between = unique.get("between_users") or {}
         for name, m in source["models"].items():
-            rows.append([(source.get("summarizer") or {}).get("summarizer") or spec, name, m["best"].get("n_users"),
+            rows.append([source_label((source.get("summarizer") or {}).get("summarizer") or spec), name,
+                         m["best"].get("n_users"),
                          m["alpha_1"].get("ndcg@20"), m["alpha_1"].get("recall@20"), f"{m['best_alpha']:.1f}",
                          m["best"].get("ndcg@20"), m["best"].get("recall@20"),
                          m["flip_alpha_1"].get("delta_up"), m["flip_alpha_1"].get("delta_down"),
                          m["flip_alpha_1"].get("flip_ratio"), m["flip_alpha_1"].get("n_users"),
                          between.get("bleu_mean"), between.get("levenshtein_mean"),
-                         (unique.get("length") or {}).get("mean")])
+                         (unique.get("length") or {}).get("mean"), between.get("n_users")])
+    thin = {(r, c) for r, row in enumerate(rows) if is_thin(row[11]) for c in FLIP_CELLS}
+    thin |= {(r, c) for r, row in enumerate(rows) if is_thin(row[15]) for c in UNIQUENESS_CELLS}
     notes = [f"Same split ({document['manifest']['dataset']['split_hash']}) and CF backbone for every source; "
              f"{ALPHA_NOTE}; best alpha chosen on validation NDCG@20.",
              f"Flip with the {document['manifest']['editor'].get('spec', '?')} editor (gNDCG@20 deltas, larger = "
@@ -220,5 +238,6 @@ def compare_table(document: dict) -> ReportTable:
     for name, backbone in document["cf_backbone"].items():
         if not backbone["shared"]:
             notes.append(f"Warning: the sources did not share one {name} CF backbone ({', '.join(backbone['keys'])}).")
+    notes += [f"Caveat: {c}" for c in document.get("caveats") or []]
     return ReportTable("Summarizers compared", [c for c, _ in COLUMNS], rows, name="compare", lead=2,
-                       best={i: d for i, (_, d) in enumerate(COLUMNS) if d}, notes=notes)
+                       best={i: d for i, (_, d) in enumerate(COLUMNS) if d}, thin=thin, notes=notes)

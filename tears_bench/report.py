@@ -14,8 +14,11 @@ column group (or a block of rows) per run, labelled "dataset / summarizer / edit
     uniqueness        length and between-user BLEU / word edit distance per summary source
                       (and uniqueness_within: the same between the sources of each user)
     other tasks       a task added by a user appears through its tears_bench.tables builder
-Best value per column in bold (LaTeX: \\textbf), among model rows only. alpha is the weight of the
-TEXT latent (0 = CF only, 1 = text only) everywhere.
+Best value per column in bold (LaTeX: \\textbf), among model rows only, never a value from fewer
+than MIN_CELL_USERS users (marked with a dagger and a footnote; tears_bench/tables.py). Every table
+has the users behind its values (n columns). Results on a dataset without timestamps carry its
+caveat (results.json "caveats") as a note of every table and in report.md. alpha is the weight of
+the TEXT latent (0 = CF only, 1 = text only) everywhere.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from typing import Iterable, Sequence
 
 from tears_bench.errors import TearsBenchError
 from tears_bench.storage import atomic_write_text
-from tears_bench.tables import Table, _cell
+from tears_bench.tables import MIN_CELL_USERS, THIN_MARK, Table, _cell, is_thin, source_label
 
 FORMATS = ("md", "tex", "csv")
 ALPHA_NOTE = "alpha = weight of the text latent (0 = CF only, 1 = text only)"
@@ -63,7 +66,7 @@ class ReportTable(Table):
         rows = range(len(self.rows)) if self.best_rows is None else self.best_rows
         cells = set()
         for column, direction in self.best.items():
-            values = {r: _shown(self.rows[r][column]) for r in rows}
+            values = {r: _shown(self.rows[r][column]) for r in rows if (r, column) not in self.thin}
             values = {r: v for r, v in values.items() if v is not None}
             if len(values) < 2 or len(set(values.values())) == 1:  # nothing to single out
                 continue
@@ -73,24 +76,25 @@ class ReportTable(Table):
 
     def _marked(self, bold) -> list[list[str]]:
         best = self.best_cells()
-        return [[bold(_cell(v)) if (r, c) in best else _cell(v) for c, v in enumerate(row)]
+        return [[bold(self.shown(r, c, v)) if (r, c) in best else self.shown(r, c, v) for c, v in enumerate(row)]
                 for r, row in enumerate(self.rows)]
 
     def text(self) -> str:
-        cells = [self.columns] + [[_cell(v) for v in row] for row in self.rows]
+        cells = [self.columns] + [[self.shown(r, c, v) for c, v in enumerate(row)] for r, row in enumerate(self.rows)]
         widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
         lines = [self.title, "  ".join(c.ljust(w) for c, w in zip(cells[0], widths)),
                  "  ".join("-" * w for w in widths)]
         lines += ["  ".join(c.ljust(w) if i < self.lead else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
                   for r in cells[1:]]
-        return "\n".join(lines + [f"  {note}" for note in self.notes])
+        return "\n".join(lines + [f"  {note}" for note in self.all_notes()])
 
     def markdown(self) -> str:
         lines = [f"**{self.title}**", "", "| " + " | ".join(self.columns) + " |",
                  "|" + "|".join(["---"] * self.lead + ["---:"] * (len(self.columns) - self.lead)) + "|"]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
                   for row in self._marked(lambda s: f"**{s}**")]
-        lines += [""] + [f"_{note}_  " for note in self.notes] if self.notes else []
+        notes = self.all_notes()
+        lines += [""] + [f"_{note}_  " for note in notes] if notes else []
         return "\n".join(lines)
 
     def latex(self) -> str:
@@ -111,14 +115,36 @@ class ReportTable(Table):
         for r, row in enumerate(self.rows):
             cells = []
             for c, value in enumerate(row):
-                text = "--" if value is None else latex_escape(_cell(value))
+                text = "--" if value is None else latex_escape(self.shown(r, c, value))
                 cells.append(f"\\textbf{{{text}}}" if (r, c) in best else text)
             lines.append(" & ".join(cells) + " \\\\")
         lines += ["\\bottomrule", "\\end{tabular}"]
-        if self.notes:
-            lines.append("\\par\\smallskip{\\footnotesize " + " ".join(latex_escape(n) for n in self.notes) + "}")
+        if self.all_notes():
+            lines.append("\\par\\smallskip{\\footnotesize " + " ".join(latex_escape(n) for n in self.all_notes()) + "}")
         lines.append("\\end{table}")
         return "\n".join(lines)
+
+
+def _thin_groups(rows: list[list], start: int, width: int, n_at: int, value_columns: Sequence[int]) -> set:
+    """Thin cells of tables with a group of `width` columns per run from column `start`: in each
+    group, `value_columns` (offsets) are thin when the group's n (at offset `n_at`) is."""
+    cells = set()
+    for r, row in enumerate(rows):
+        for g in range((len(row) - start) // width):
+            base = start + g * width
+            if is_thin(row[base + n_at]):
+                cells |= {(r, base + j) for j in value_columns}
+    return cells
+
+
+def _caveat_notes(runs: list[Run]) -> list[str]:
+    """Each run's caveats (results.json), once per distinct text, naming the runs it concerns."""
+    by_text: dict[str, list[str]] = {}
+    for run in runs:
+        for caveat in run.document.get("caveats") or []:
+            by_text.setdefault(caveat, []).append(run.tag)
+    return [f"Caveat ({', '.join(tags)}): {text}" if len(runs) > 1 else f"Caveat: {text}"
+            for text, tags in by_text.items()]
 
 
 def _shown(value) -> float | None:
@@ -128,7 +154,7 @@ def _shown(value) -> float | None:
     return float(_cell(float(value)))
 
 
-_LATEX = {"\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_", "{": "\\{",
+_LATEX = {THIN_MARK: "$^\\dagger$", "\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_", "{": "\\{",
           "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}"}
 
 
@@ -177,7 +203,7 @@ class Run:
         if not specs:
             return "?"
         meta = (self.manifest.get("summarizer") or {}).get(specs[0]) or {}
-        return str(meta.get("summarizer") or specs[0])
+        return source_label(meta.get("summarizer") or specs[0])
 
     @property
     def editor(self) -> str:
@@ -252,7 +278,7 @@ def runs_table(runs: list[Run]) -> ReportTable:
 def accuracy_table(runs: list[Run]) -> ReportTable | None:
     if not any(run.models for run in runs):
         return None
-    per_run = ["alpha"] + [label for _, label in ACCURACY_METRICS]
+    per_run = ["alpha"] + [label for _, label in ACCURACY_METRICS] + ["users"]
     columns, groups = _grouped(runs, per_run)
     tears = _union(run.models for run in runs)
     baselines = _union([(m.get("baseline") or {}).get("model") for m in run.models.values()
@@ -266,8 +292,11 @@ def accuracy_table(runs: list[Run]) -> ReportTable | None:
             alpha, metrics = _accuracy(run, kind, name)
             shown = None if alpha is None else f"{float(alpha):.1f}"
             row += [shown] + [None if metrics is None else metrics.get(key) for key, _ in ACCURACY_METRICS]
+            row.append(None if metrics is None else metrics.get("n_users"))
         rows.append(row)
-    best = {1 + g * len(per_run) + j: "max" for g in range(len(runs)) for j in range(1, len(per_run))}
+    metric_columns = range(1, 1 + len(ACCURACY_METRICS))
+    best = {1 + g * len(per_run) + j: "max" for g in range(len(runs)) for j in metric_columns}
+    thin = _thin_groups(rows, 1, len(per_run), len(per_run) - 1, metric_columns)
     notes = ["Test users. TEARS at its best alpha: chosen on validation NDCG@20; " + ALPHA_NOTE + ".",
              "CF only: the pre-trained VAE alone, on the same users as the TEARS model built on it."]
     for run in runs:
@@ -278,7 +307,7 @@ def accuracy_table(runs: list[Run]) -> ReportTable | None:
                          + ", ".join(f"{m} {n}" for m, n in missing.items()) + ".")
     return ReportTable("Accuracy (test NDCG@k and Recall@k; best per column in bold)", ["model", *columns], rows,
                        name="accuracy", groups=groups, latex_columns=["model"] + per_run * len(runs),
-                       best=best, notes=notes)
+                       best=best, thin=thin, notes=notes + _caveat_notes(runs))
 
 
 def _accuracy(run: Run, kind: str, name: str) -> tuple[float | None, dict | None]:
@@ -312,7 +341,7 @@ def chosen_alphas(runs: list[Run], model: str, extra: Sequence[float] = ()) -> d
 def controllability_table(runs: list[Run], alphas: Sequence[float] = ()) -> ReportTable | None:
     if not any(run.task("flip") or run.task("rank") for run in runs):
         return None
-    per_run = ["Δ-up", "Δ-down", "flip ratio", "rank change", "help ratio"]
+    per_run = ["Δ-up", "Δ-down", "flip ratio", "flip n", "rank change", "help ratio", "rank n"]
     columns, groups = _grouped(runs, per_run)
     models = _union(model_names(run.task("flip")) + model_names(run.task("rank")) for run in runs)
     rows = []
@@ -322,11 +351,12 @@ def controllability_table(runs: list[Run], alphas: Sequence[float] = ()) -> Repo
             for run in runs:
                 flip = (run.task("flip") or {}).get(model, {}).get(alpha) or {}
                 rank = (run.task("rank") or {}).get(model, {}).get(alpha) or {}
-                row += [flip.get("delta_up"), flip.get("delta_down"), flip.get("flip_ratio"),
-                        rank.get("rank_change"), rank.get("help_ratio")]
+                row += [flip.get("delta_up"), flip.get("delta_down"), flip.get("flip_ratio"), flip.get("n_users"),
+                        rank.get("rank_change"), rank.get("help_ratio"), rank.get("n_users")]
             if any(v is not None for v in row[3:]):
                 rows.append(row)
-    best = {3 + g * len(per_run) + j: "max" for g in range(len(runs)) for j in range(len(per_run))}
+    best = {3 + g * len(per_run) + j: "max" for g in range(len(runs)) for j in (0, 1, 2, 4, 5)}
+    thin = _thin_groups(rows, 3, len(per_run), 3, (0, 1, 2)) | _thin_groups(rows, 3, len(per_run), 6, (4, 5))
     notes = ["Flip: gNDCG@20 deltas of the edited summary, both larger = better; flip ratio = share of users "
              "whose least favourite genre gains. Rank: rank(original) - rank(edited) of a held-out item "
              "(positive = moved up); help ratio = share of users whose item moved up. " + ALPHA_NOTE + "."]
@@ -337,13 +367,13 @@ def controllability_table(runs: list[Run], alphas: Sequence[float] = ()) -> Repo
     return ReportTable("Controllability at the chosen alphas (best per column in bold)",
                        ["model", "alpha", "chosen as", *columns], rows, name="controllability", lead=3,
                        groups=groups, latex_columns=["model", "alpha", "chosen as"] + per_run * len(runs),
-                       best=best, notes=notes)
+                       best=best, thin=thin, notes=notes + _caveat_notes(runs))
 
 
 def flip_references_table(runs: list[Run], alphas: Sequence[float] = ()) -> ReportTable | None:
     if not any((run.task("flip") or {}).get("references") for run in runs):
         return None
-    per_run = ["Δ-up", "Δ-down", "flip ratio"]
+    per_run = ["Δ-up", "Δ-down", "flip ratio", "n"]
     columns, groups = _grouped(runs, per_run)
     models = _union(model_names(run.task("flip")) for run in runs)
     references = _union((run.task("flip") or {}).get("references", {}) for run in runs)
@@ -356,15 +386,16 @@ def flip_references_table(runs: list[Run], alphas: Sequence[float] = ()) -> Repo
                     flip = run.task("flip") or {}
                     source = flip if variant == "edited" else flip.get("references", {}).get(variant, {})
                     entry = source.get(model, {}).get(alpha) or {}
-                    row += [entry.get("delta_up"), entry.get("delta_down"), entry.get("flip_ratio")]
+                    row += [entry.get("delta_up"), entry.get("delta_down"), entry.get("flip_ratio"), entry.get("n_users")]
                 if any(v is not None for v in row[3:]):
                     rows.append(row)
     return ReportTable("Flip: the editor's edit against the random and oracle reference edits",
                        ["model", "alpha", "edit", *columns], rows, name="flip_references", lead=3, groups=groups,
                        latex_columns=["model", "alpha", "edit"] + per_run * len(runs),
+                       thin=_thin_groups(rows, 3, len(per_run), 3, (0, 1, 2)),
                        notes=["random: two genres of the list swapped at random; oracle: a summary that loves the "
                               "least favourite genre and dislikes the favourite (an upper reference). " + ALPHA_NOTE
-                              + "."])
+                              + "."] + _caveat_notes(runs))
 
 
 GUIDED_MIX = {"more": "z = (z_text + z_cf) / 2 against the CF ranking",
@@ -387,12 +418,15 @@ def guided_tables(runs: list[Run]) -> list[ReportTable]:
                 guided = run.task("guided")
                 for model in model_names(guided):
                     values = (guided[model] or {}).get(direction) or {}
-                    rows.append([run.tag, model] + [values.get(g) for g in genres] + [values.get("mean")])
+                    rows.append([run.tag, model] + [values.get(g) for g in genres] + [values.get("mean"),
+                                                                                       guided[model].get("n_users")])
             tables.append(ReportTable(
                 f"Guided \"{direction.capitalize()} <genre>\": gNDCG@20 {sign} of the genre (larger = better)",
-                ["run", "model", *genres, "mean"], rows, name=f"guided_{direction}{suffix}", lead=2,
+                ["run", "model", *genres, "mean", "n"], rows, name=f"guided_{direction}{suffix}", lead=2,
                 best={c: "max" for c in range(2, len(genres) + 3)},
-                notes=[f"{GUIDED_MIX[direction]}; runs: {', '.join(r.tag for r in members)}."]))
+                thin={(r, c) for r, row in enumerate(rows) if is_thin(row[-1]) for c in range(2, len(genres) + 3)},
+                notes=[f"{GUIDED_MIX[direction]}; runs: {', '.join(r.tag for r in members)}."]
+                + _caveat_notes(members)))
     return tables
 
 
@@ -404,7 +438,7 @@ def _sources(run: Run) -> dict[str, str]:
     specs = run.config.get("summaries") or []
     labels = {}
     for name in names:
-        label = specs[0] if name == "summaries" and specs and "summaries" not in specs else name
+        label = source_label(specs[0] if name == "summaries" and specs and "summaries" not in specs else name)
         if label not in labels.values():
             labels[name] = label
     return labels
@@ -422,7 +456,7 @@ def uniqueness_tables(runs: list[Run]) -> list[ReportTable]:
         for name, label in labels.items():
             length = (result.get("length") or {}).get(name) or {}
             pairs = between if between.get("source") == name and between.get("pairs") else {}
-            rows.append([run.tag, label, length.get("n"), length.get("mean"), pairs.get("pairs"),
+            rows.append([run.tag, label, length.get("n"), length.get("mean"), pairs.get("n_users"), pairs.get("pairs"),
                          pairs.get("bleu_mean"), pairs.get("levenshtein_mean"),
                          pairs.get("levenshtein_normalised_mean")])
         for pair, stats in ((result.get("within_user") or {}).get("by_source_pair") or {}).items():
@@ -430,17 +464,21 @@ def uniqueness_tables(runs: list[Run]) -> list[ReportTable]:
             if a in labels and b in labels:
                 within.append([run.tag, f"{labels[a]} vs {labels[b]}", stats.get("pairs"), stats.get("bleu_mean"),
                                stats.get("levenshtein_mean"), stats.get("levenshtein_normalised_mean")])
+    thin = {(r, 3) for r, row in enumerate(rows) if is_thin(row[2])}
+    thin |= {(r, c) for r, row in enumerate(rows) if is_thin(row[4]) for c in (6, 7, 8)}
     tables = [ReportTable(
         "Summary uniqueness between users (lower BLEU, larger edit distance = more unique)",
-        ["run", "source", "users", "words (mean)", "pairs", "BLEU", "edit distance", "normalised distance"], rows,
-        name="uniqueness", lead=2, best={5: "min", 6: "max", 7: "max"},
+        ["run", "source", "users", "words (mean)", "pair users", "pairs", "BLEU", "edit distance",
+         "normalised distance"], rows, name="uniqueness", lead=2, best={6: "min", 7: "max", 8: "max"}, thin=thin,
         notes=["Random pairs of different users of the run's first summary source; sentence BLEU-4 (smoothed) "
                "and word-level Levenshtein."])]
     if within:
         tables.append(ReportTable(
             "Summary similarity within users, between sources", ["run", "sources", "pairs", "BLEU", "edit distance",
                                                                   "normalised distance"], within,
-            name="uniqueness_within", lead=2))
+            name="uniqueness_within", lead=2, thin={(r, c) for r, row in enumerate(within) if is_thin(row[2])
+                                                    for c in (3, 4, 5)},
+            notes=["One pair per user (the same user's summaries from two sources): pairs = users."]))
     return tables
 
 
@@ -548,7 +586,12 @@ def render_markdown(runs: list[Run], sections: dict, missing: list[str], figures
                     formats: Sequence[str]) -> str:
     lines = ["# tears-bench report", "",
              f"{len(runs)} run(s), written {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}. {ALPHA_NOTE[0].upper()}"
-             f"{ALPHA_NOTE[1:]}. Best value per column in **bold**.", ""]
+             f"{ALPHA_NOTE[1:]}. Best value per column in **bold**; {THIN_MARK} marks a value from fewer "
+             f"than {MIN_CELL_USERS} users (never bold).", ""]
+    caveats = _caveat_notes(runs)
+    if caveats:
+        lines += ["## Caveats", ""] + [f"- {c}" for c in caveats] + [""]
+    figure_note = (" " + " ".join(caveats)) if caveats else ""
     for section, tables in sections.items():
         lines += [f"## {section}", ""]
         for table in tables:
@@ -557,7 +600,8 @@ def render_markdown(runs: list[Run], sections: dict, missing: list[str], figures
             if name in figures:
                 png, pdf = figures[name]
                 lines += [f"![{caption}]({png.relative_to(out).as_posix()})", "",
-                          f"_{caption} ([PDF]({pdf.relative_to(out).as_posix()}))._", ""]
+                          f"_{caption} ([PDF]({pdf.relative_to(out).as_posix()})); legends give n, the users "
+                          f"of each series.{figure_note}_", ""]
     if missing:
         lines += ["## Not in this report", ""] + [f"- {m}" for m in missing] + [""]
     files = [f"`tables/*.{f}`" for f in formats if f != "md"]

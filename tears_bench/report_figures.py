@@ -10,7 +10,8 @@ display, no global state), so that tests can inspect axes, labels and lines befo
     compare_figure(doc)    `tears-bench compare`: grouped bars per summary source
 
 Each returns None when no run has the data. Every alpha axis states the convention: alpha is the
-weight of the text latent (0 = CF only, 1 = text only).
+weight of the text latent (0 = CF only, 1 = text only). Every series names its n (users), with the
+tables' dagger when thin (tears_bench/tables.py); report.md's captions carry the runs' caveats.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from tears_bench.plots import ALPHA_LABEL
+from tears_bench.plots import ALPHA_LABEL, series_label, series_n
+from tears_bench.tables import source_label
 
 ALPHA_SHORT = "alpha (weight of the text latent)\n0 = CF only, 1 = text only"
 REFERENCE_STYLE = {"random": ":", "oracle": "--"}
@@ -60,6 +62,10 @@ def _title(run, runs) -> str:
     return run.label if len(runs) == 1 else f"{run.tag}: {run.label}"
 
 
+def _n_text(result: dict) -> str:
+    return "; ".join(series_label(m, series_n(result[m])) for m in _models(result))
+
+
 def flip_figure(runs) -> Figure | None:
     members = [r for r in runs if r.task("flip")]
     if not members:
@@ -83,7 +89,7 @@ def flip_figure(runs) -> Figure | None:
             ax.set_xlim(-0.03, 1.03)
             ax.set_xlabel(ALPHA_LABEL)
             ax.set_ylabel(f"{'Δ-up' if key == 'delta_up' else 'Δ-down'} (gNDCG@20, larger = better)")
-            ax.set_title(f"{title}\n{_title(run, runs)}", fontsize=10)
+            ax.set_title(f"{title}; {_n_text(result)}\n{_title(run, runs)}", fontsize=10)
             ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=c, marker=".", label=f"{m} (edited, 95% CI band)") for m, c in colors.items()]
     handles += [Line2D([], [], color="black", linestyle=REFERENCE_STYLE.get(ref, "-."), label=f"{ref} reference")
@@ -102,7 +108,8 @@ def rank_figure(runs) -> Figure | None:
     for ax, run in zip(axes, members):
         result = run.task("rank")
         for model in _models(result):
-            _curve(ax, *_series(result[model], "rank_change"), model, colors[model])
+            _curve(ax, *_series(result[model], "rank_change"), series_label(model, series_n(result[model])),
+                   colors[model])
         ax.axhline(0, color="grey", linewidth=0.7, zorder=0)
         ax.set_xlim(-0.03, 1.03)
         ax.set_xlabel(ALPHA_LABEL, fontsize=9)
@@ -132,7 +139,7 @@ def tradeoff_figure(runs) -> Figure | None:
                 continue
             alphas, xs, ys = zip(*points)
             marker = MARKERS[index % len(MARKERS)]
-            ax.plot(xs, ys, "-", color=colors[model], linewidth=1.2, label=model)
+            ax.plot(xs, ys, "-", color=colors[model], linewidth=1.2, label=series_label(model, series_n(flip[model])))
             scatter = ax.scatter(xs, ys, c=alphas, cmap="viridis", vmin=0, vmax=1, marker=marker, s=45, zorder=3,
                                  edgecolors=colors[model], linewidths=1.2)
             best = info.get("best_alpha")
@@ -168,7 +175,8 @@ def guided_figure(runs) -> Figure | None:
         for ax, direction in zip(row, ("more", "less")):
             for i, model in enumerate(models):
                 values = [(result[model].get(direction) or {}).get(g) or 0.0 for g in genres]
-                ax.bar([x + i * width for x in range(len(genres))], values, width, label=model, color=f"C{i % 10}")
+                ax.bar([x + i * width for x in range(len(genres))], values, width, color=f"C{i % 10}",
+                       label=series_label(model, result[model].get("n_users")))
             ax.set_xticks([x + width * (len(models) - 1) / 2 for x in range(len(genres))])
             ax.set_xticklabels(genres, rotation=40, ha="right", fontsize=8)
             ax.axhline(0, color="grey", linewidth=0.7)
@@ -193,7 +201,7 @@ COMPARE_PANELS = (
 
 def compare_figure(document: dict) -> Figure:
     sources = document["sources"]
-    names = {spec: (s.get("summarizer") or {}).get("summarizer") or spec for spec, s in sources.items()}
+    names = {spec: source_label((s.get("summarizer") or {}).get("summarizer") or spec) for spec, s in sources.items()}
     models = list(dict.fromkeys(m for s in sources.values() for m in s["models"]))
     fig = Figure(figsize=(3.6 * len(COMPARE_PANELS), 4.6), layout="constrained")
     axes = fig.subplots(1, len(COMPARE_PANELS), squeeze=False)[0]
@@ -214,7 +222,9 @@ def compare_figure(document: dict) -> Figure:
                 errors.append((value - ci[0], ci[1] - value) if ci and value is not None else (0.0, 0.0))
                 text = "-" if value is None else f"{value:.3g}"
                 labels.append(f"{text}\nα={entry['best_alpha']:.1f}" if part == "best" and entry else text)
-            bars = ax.bar(xs, values, width, label=names[spec], color=f"C{i % 10}",
+            flip_n = [((source["models"].get(m) or {}).get("flip_alpha_1") or {}).get("n_users") for m in models]
+            label = series_label(f"{names[spec]}, flip", min((n for n in flip_n if n is not None), default=None))
+            bars = ax.bar(xs, values, width, label=label, color=f"C{i % 10}",
                           yerr=list(zip(*errors)) if any(any(e) for e in errors) else None, capsize=3)
             ax.bar_label(bars, labels=labels, fontsize=7, padding=2)
         ax.set_xticks([m + width * (len(sources) - 1) / 2 for m in range(len(models))])

@@ -10,6 +10,8 @@ Layout of `DIR`:
 from __future__ import annotations
 
 import json
+import shutil
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,6 +19,59 @@ from tears_bench.manifest import device_description, git_commit, package_version
 from tears_bench.plots import PLOTS
 from tears_bench.storage import atomic_write_json, atomic_write_text
 from tears_bench.tables import task_tables
+
+# Held-out targets vs. summaries on data without time: see docs/decisions.md, "Caveats of ml-1m-positives".
+NO_TIMESTAMPS_CAVEAT = (
+    "{dataset} has no timestamps, so the split's fold-in and held-out targets are a seeded random sample of "
+    "each user's ratings, not past and future: summaries written from the earliest ratings by time (the "
+    "authors' GPT-4 summaries of ML-1M: each user's first 50) overlap the held-out targets they are tested on.")
+# Task results the caveat is about (uniqueness only compares summaries with each other).
+CAVEAT_TASKS = ("flip", "rank", "guided")
+# Most users skipped: the reasons explained (tasks/editors/base.py names them).
+SKIP_EXPLAINED = {
+    "editor could not find two genres": "the {editor} editor found no liked and disliked genre pair in the summary",
+    "no summary": "no summary",
+}
+OFFLINE_NEEDS = " (it needs summaries that state dislikes)"
+
+
+@contextmanager
+def run_folder(out: Path):
+    """Remove `out` again when the run fails before writing a file into it (and it did not exist)."""
+    existed = Path(out).exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and Path(out).is_dir() and not any(p.is_file() for p in Path(out).rglob("*")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def caveats(dataset_manifest: dict | None) -> list[str]:
+    """What every result on this dataset must be read with (empty when nothing to say)."""
+    dataset = dataset_manifest or {}
+    stats = dataset.get("stats") or {}
+    if stats.get("has_timestamps", True):
+        return []
+    return [NO_TIMESTAMPS_CAVEAT.format(dataset=dataset.get("name") or "the dataset")]
+
+
+def skip_lines(done: dict, editor: str = "offline") -> list[str]:
+    """One line per task that skipped more than half its test users, with the count and why."""
+    lines = []
+    for task, saved in done.items():
+        meta = (saved.get("result") or saved).get("meta") or {}
+        total, skipped = meta.get("n_test_users"), meta.get("skipped") or {}
+        count = sum(int(n) for n in skipped.values())
+        if not total or count * 2 <= total:
+            continue
+        reason = max(skipped, key=lambda r: skipped[r])
+        why = SKIP_EXPLAINED.get(reason, reason).format(editor=editor)
+        if reason.startswith("editor could not") and editor == "offline":
+            why += OFFLINE_NEEDS
+        lines.append(f"{task}: {count} of {total} test users skipped: {why}"
+                     + (f" ({skipped[reason]} of them)" if len(skipped) > 1 else ""))
+    return lines
 
 
 def load_task(out: Path, task: str, key: str) -> dict | None:
@@ -49,11 +104,13 @@ def manifest(config, split, sources, models) -> dict:
 
     from models.tears_trainer import resolve_device
 
+    dataset = None if split is None else {  # uniqueness of summary files reads no dataset
+        "name": split.dataset, "spec": config.dataset, "split_hash": split.hash, **split.sizes(),
+        "stats": {k: v for k, v in split.dataset_stats.items() if k != "genres"}}
     return {
         "packages": package_versions(), "git_commit": git_commit(),
         "seeds": {"run": config.seed, "split": config.split_seed},
-        "dataset": {"name": split.dataset, "spec": config.dataset, "split_hash": split.hash, **split.sizes(),
-                    "stats": {k: v for k, v in split.dataset_stats.items() if k != "genres"}},
+        "dataset": dataset,
         "device": device_description(resolve_device(config.device)), "torch_threads": torch.get_num_threads(),
         "editor": config.editor,
         "summarizer": {spec: {**s.metadata, "key": s.key, "n_users": len(s)} for spec, s in sources.items()},
@@ -68,8 +125,12 @@ def model_summary(models) -> dict:
 
 def write_run(out: Path, config, manifest_: dict, models: dict, done: dict, seconds: float) -> None:
     tasks = {task: saved["result"] for task, saved in done.items()}
+    notes = caveats(manifest_.get("dataset"))
+    for task, result in tasks.items():
+        if task in CAVEAT_TASKS and notes:
+            result.setdefault("meta", {})["caveats"] = notes
     document = {"config": asdict(config), "manifest": manifest_, "seconds": round(seconds, 1),
-                "models": model_summary(models), "tasks": tasks}
+                "caveats": notes, "models": model_summary(models), "tasks": tasks}
     for task, result in tasks.items():
         tables = task_tables(task, result)
         atomic_write_text(out / "tables" / f"{task}.md", "\n\n".join(t.markdown() for t in tables) + "\n")

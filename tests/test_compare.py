@@ -67,7 +67,8 @@ def test_compare_reports_both_sources_on_one_backbone(compared, capsys):
     # The table, printed and written, shows both sources with the numbers of results.json.
     for text in (printed, (out / "compare.md").read_text()):
         assert "Summarizers compared" in text and "template" in text and "file:reversed.json" in text
-    rows = {line.split("|")[1].strip(): [c.strip().replace("**", "") for c in line.strip().strip("|").split("|")]
+    rows = {line.split("|")[1].strip(): [c.strip().replace("**", "").replace("\u2020", "")
+                                         for c in line.strip().strip("|").split("|")]
             for line in (out / "compare.md").read_text().splitlines() if line.startswith("| ") and "model" not in line}
     assert rows["template"][3] == f"{template['alpha_1']['ndcg@20']:.4f}"
     assert rows["file:reversed.json"][6] == f"{other['best']['ndcg@20']:.4f}"
@@ -112,7 +113,9 @@ def test_compare_figure_has_a_panel_per_measure_and_a_bar_per_source(compared):
     document = json.loads((out / "results.json").read_text())
     fig = compare_figure(document)
     assert len(fig.axes) == len(COMPARE_PANELS) == 5
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["template", "file:reversed.json"]
+    # 20 flip users: under the 30-user minimum, so the legend's n carries the dagger.
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["template, flip (n=20\u2020)",
+                                                                  "file:reversed.json, flip (n=20\u2020)"]
     assert "weight of the text latent" in fig.get_suptitle()
     sources = list(document["sources"].values())
     for ax, (_, part, key, _) in zip(fig.axes, COMPARE_PANELS):

@@ -45,7 +45,7 @@ def markdown_rows(text: str) -> dict[str, list[str]]:
 
 
 def plain(cell: str) -> str:
-    return cell.replace("**", "")
+    return cell.replace("**", "").replace("\u2020", "")  # bold, and the dagger of a thin cell
 
 
 def test_report_of_a_synthetic_run_holds_its_numbers(synthetic_run, tmp_path):
@@ -83,12 +83,13 @@ def test_report_of_a_synthetic_run_holds_its_numbers(synthetic_run, tmp_path):
                if r.startswith("| tears-multvae | 1.0 |")]
     cells = [plain(c.strip()) for c in control[0].strip("|").split("|")]
     assert cells[2].startswith("text only")
-    assert cells[3:8] == [f"{flip['delta_up']:.4f}", f"{flip['delta_down']:.4f}", f"{flip['flip_ratio']:.4f}",
-                          f"{rank['rank_change']:.4f}", f"{rank['help_ratio']:.4f}"]
+    assert cells[3:10] == [f"{flip['delta_up']:.4f}", f"{flip['delta_down']:.4f}", f"{flip['flip_ratio']:.4f}",
+                           str(flip["n_users"]), f"{rank['rank_change']:.4f}", f"{rank['help_ratio']:.4f}",
+                           str(rank["n_users"])]
 
     latex = (out / "tables" / "accuracy.tex").read_text()
     assert "\\toprule" in latex and "\\midrule" in latex and "\\bottomrule" in latex
-    assert "\\multicolumn{6}{c}{synthetic / template / offline}" in latex
+    assert "\\multicolumn{7}{c}{synthetic / template / offline}" in latex  # alpha, 5 metrics, users
     assert latex.count("\\textbf{") == len(accuracy_table(load_runs([synthetic_run])).best_cells())
     assert (out / "tables.tex").read_text().count("\\begin{table}") == sum(len(v) for v in written["sections"].values())
 
@@ -117,7 +118,7 @@ def test_figures_have_the_expected_axes_and_series(synthetic_run):
     ax = fig.axes[0]
     assert "NDCG@20" in ax.get_ylabel() and "Δ-up" in ax.get_xlabel()
     assert "weight of the text latent" in fig.axes[-1].get_ylabel()  # the alpha colour bar
-    curve = next(l for l in ax.lines if l.get_label() == "tears-multvae")
+    curve = next(l for l in ax.lines if l.get_label() == "tears-multvae (n=20\u2020)")  # 20 test users: thin
     by_alpha = document["models"]["tears-multvae"]["by_alpha"]
     assert list(curve.get_xdata()) == [flip["tears-multvae"][a]["delta_up"] for a in ("0.0", "0.5", "1.0")]
     assert list(curve.get_ydata()) == [by_alpha[a]["test"]["ndcg@20"] for a in ("0.0", "0.5", "1.0")]
@@ -125,7 +126,9 @@ def test_figures_have_the_expected_axes_and_series(synthetic_run):
 
     fig = rank_figure(runs)
     assert "rank change" in fig.axes[0].get_ylabel() and "weight of the text latent" in fig.axes[0].get_xlabel()
-    assert [l.get_label() for l in fig.axes[0].lines if not l.get_label().startswith("_")] == ["tears-multvae"]
+    rank_n = document["tasks"]["rank"]["tears-multvae"]["1.0"]["n_users"]
+    assert [l.get_label() for l in fig.axes[0].lines if not l.get_label().startswith("_")] == [
+        f"tears-multvae (n={rank_n}\u2020)"]
 
     fig = guided_figure(runs)
     genres = document["tasks"]["guided"]["meta"]["genres"]
@@ -223,7 +226,7 @@ def test_best_per_column_is_marked_on_hand_made_results(two_runs):
                                  ("NDCG@10", "NDCG@20", "NDCG@50", "Recall@20")} | {("multvae (CF only)", "Recall@50")}
     markdown = markdown_rows(table.markdown())
     assert markdown["tears-recvae (best alpha)"] == ["0.5", "**0.3200**", "**0.3300**", "**0.3800**", "**0.3500**",
-                                                     "0.4300"]
+                                                     "0.4300", "100"]  # n users
     assert markdown["multvae (CF only)"][0] == "-" and markdown["multvae (CF only)"][5] == "**0.9000**"
     latex = table.latex()
     assert latex.count("\\textbf{") == 5 and "\\textbf{0.3300}" in latex and "\\textbf{0.9000}" in latex
@@ -234,7 +237,8 @@ def test_best_per_column_is_marked_on_hand_made_results(two_runs):
                          ("tears-recvae", "1.0")}  # alpha 1 and each model's best alpha
     assert rows[("tears-multvae", "0.3")][2] == "best" and rows[("tears-recvae", "1.0")][2] == "text only"
     assert rows[("tears-recvae", "1.0")][3] == 0.4  # Delta-up = slope x alpha
-    assert {(r, c) for r, c in bold_cells(control)} == {("tears-recvae", c) for c in control.columns[3:]}
+    assert {(r, c) for r, c in bold_cells(control)} == {("tears-recvae", c) for c in control.columns[3:]
+                                                         if not c.endswith(" n")}  # n columns never compete
     asked = controllability_table(load_runs(two_runs[:1]), alphas=[0.7])
     assert ("tears-multvae", "0.7", "asked") in {(r[0], r[1], r[2]) for r in asked.rows}
 
@@ -261,12 +265,12 @@ def test_several_runs_line_up_side_by_side(two_runs, tmp_path, capsys):
     assert header.startswith("| model | R1 alpha | R1 NDCG@10 |") and "| R2 alpha | R2 NDCG@10 |" in header
     # Columns per run: alpha + 5 metrics; R2 has no tears-recvae.
     assert plain(accuracy["tears-multvae (best alpha)"][2]) == "0.3000"
-    assert plain(accuracy["tears-multvae (best alpha)"][8]) == "0.3200"
-    assert accuracy["tears-recvae (best alpha)"][6:] == ["-"] * 6
+    assert plain(accuracy["tears-multvae (best alpha)"][9]) == "0.3200"  # R1: alpha, 5 metrics, users
+    assert accuracy["tears-recvae (best alpha)"][7:] == ["-"] * 7
     latex = (out / "tables" / "accuracy.tex").read_text()
-    assert "\\multicolumn{6}{c}{R1: ml-1m / template / offline}" in latex
-    assert "\\multicolumn{6}{c}{R2: ml-1m / file:gpt4.json / openai:gpt-4o}" in latex
-    assert "\\cmidrule(lr){2-7} \\cmidrule(lr){8-13}" in latex
+    assert "\\multicolumn{7}{c}{R1: ml-1m / template / offline}" in latex
+    assert "\\multicolumn{7}{c}{R2: ml-1m / file:gpt4.json / openai:gpt-4o}" in latex
+    assert "\\cmidrule(lr){2-8} \\cmidrule(lr){9-15}" in latex
     report = (out / "report.md").read_text()
     assert "rank: not in R2." in report and "guided: not in R2." in report
     assert "R2: no rank task in this run." in (out / "tables" / "controllability.md").read_text()

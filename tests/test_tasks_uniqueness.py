@@ -54,7 +54,8 @@ def test_between_user_pairs_are_of_different_users_and_seeded():
     assert (again[0] == first).all() and (again[1] == second).all()
     result, rows = run_uniqueness(summaries=TEXTS, pairs=300, seed=1)
     between = result["between_users"]
-    assert between["pairs"] == 300 and between["n_users"] == 5 and result["within_user"] is None
+    # 5 users have 5 * 4 = 20 distinct ordered pairs: all of them, none repeated, not 300 draws.
+    assert between["pairs"] == 20 and between["n_users"] == 5 and result["within_user"] is None
     assert all(r["users"][0] != r["users"][1] for r in rows)
     assert 0 < between["bleu_mean"] < 1 and between["levenshtein_mean"] > 3
     assert run_uniqueness(summaries=TEXTS, pairs=300, seed=1)[0] == result

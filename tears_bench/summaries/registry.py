@@ -30,6 +30,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from tears_bench.errors import TearsBenchError
+from tears_bench.llm.base import redact_url
 from tears_bench.summaries import store
 from tears_bench.summaries.importer import (PUBLISHED, ImportReport, file_fingerprint, match_to_split,
                                             published_file, read_summary_file, resolve_path)
@@ -37,6 +38,10 @@ from tears_bench.summaries.prompt import PROMPT_VERSION, estimate_tokens, summar
 from tears_bench.summaries.template import TEMPLATE_VERSION, template_summaries
 
 PREFIX = "Summary:"
+# A summaries file must cover at least this share of the split's users (`--allow-partial` lifts it):
+# a file for a neighbouring dataset whose ids happen to match (ML-100K's on ml-1m-positives: 940 of
+# 6,034 users) would otherwise train and evaluate on a small, silent subset.
+MIN_COVERAGE = 0.9
 OFFLINE_NAMES = ("template", "offline")
 # For `tears-bench ls`: summarizer spec -> description.
 SUMMARIZERS = {
@@ -89,9 +94,10 @@ class Summarizer:
     path: str | None = None  # file: the resolved path
 
 
-def resolve(spec: str, params: dict | None = None, replicate: int = 0) -> Summarizer:
+def resolve(spec: str, params: dict | None = None, replicate: int = 0, option: str = "--summaries") -> Summarizer:
     """A summarizer spec -> what it is; clear error for an unknown one (no file or network touched
-    except hashing a `file:` path)."""
+    except hashing a `file:` path). `option` is the flag the spec came from, named in errors
+    (`--summaries` for run, compare and train; `--summarizer` for summarize)."""
     spec = str(spec).strip()
     if spec in OFFLINE_NAMES:
         return Summarizer("template", "template", None, TEMPLATE_VERSION)
@@ -101,7 +107,7 @@ def resolve(spec: str, params: dict | None = None, replicate: int = 0) -> Summar
     if spec.startswith("file:"):
         raw = spec[len("file:"):]
         if not raw:
-            raise TearsBenchError("file: needs a path, e.g. --summarizer file:summaries.json")
+            raise TearsBenchError(f"file: needs a path, e.g. {option} file:summaries.json")
         path = resolve_path(raw)
         if not path.is_file():
             raise TearsBenchError(f"summary file not found: {path}")
@@ -117,6 +123,21 @@ def resolve(spec: str, params: dict | None = None, replicate: int = 0) -> Summar
     raise TearsBenchError(
         f"unknown summarizer {spec!r}; use template, tears-gpt4-ml-1m, file:<path.json>, or an LLM: "
         "openai:<model>, anthropic:<model>, openai-compatible:<model> (with --llm-base-url), hf:<name-or-path>")
+
+
+def check_coverage(split, summaries, spec: str, allow_partial: bool = False) -> None:
+    """Refuse a source that has summaries for under MIN_COVERAGE of the split's users, unless allowed.
+
+    `summaries` holds the source's summaries of every user of the split (get_summaries, users=None).
+    """
+    total = len(split.user_ids)
+    have = len(summaries)
+    if allow_partial or not total or have >= MIN_COVERAGE * total:
+        return
+    label = (getattr(summaries, "metadata", None) or {}).get("summarizer") or spec
+    raise TearsBenchError(
+        f"summary source {label} covers {have:,} of {total:,} users of {split.dataset} ({have / total:.1%}, under "
+        f"the {MIN_COVERAGE:.0%} required): pass --allow-partial to run on the covered users only")
 
 
 def selected_users(split, users: Sequence[int] | None, limit: int | None) -> list[int]:
@@ -144,9 +165,11 @@ def check_flags(text: str, truncated: bool = False) -> list[str]:
 
 def get_summaries(split, spec: str, *, llm_base_url: str | None = None, limit: int | None = None,
                   concurrency: int = 8, users: Sequence[int] | None = None, params: dict | None = None,
-                  replicate: int = 0, progress: bool | None = None) -> SummarySet:
+                  replicate: int = 0, progress: bool | None = None, timeout: float | None = None,
+                  option: str = "--summaries") -> SummarySet:
+    """`timeout`: seconds per LLM request (None: the runner's default); `option`: see resolve."""
     started = time.perf_counter()
-    summarizer = resolve(spec, params, replicate)
+    summarizer = resolve(spec, params, replicate, option)
     wanted = selected_users(split, users, limit)
     key = store.store_key(split, summarizer.name, summarizer.parameters, summarizer.prompt_version)
     path = store.store_path(split.dataset, summarizer.name, key)
@@ -154,14 +177,14 @@ def get_summaries(split, spec: str, *, llm_base_url: str | None = None, limit: i
                 "prompt_version": summarizer.prompt_version, "parameters": summarizer.parameters,
                 "dataset": split.dataset, "split_hash": split.hash}
     if summarizer.kind == "llm" and llm_base_url:
-        metadata["base_url"] = _public_url(llm_base_url)  # informative only: not part of the key
+        metadata["base_url"] = redact_url(llm_base_url)  # informative only: not part of the key
     user_ids = [str(u) for u in split.user_ids.tolist()]
     stored = store.load(path) or {"summaries": {}, "flags": {}, "metadata": {}}
     report: dict[str, Any] = {"users": len(wanted), "from_store": 0, "new": 0}
 
     if summarizer.kind in ("file", "published"):
         if not stored["summaries"]:  # an import covers every user of the split at once
-            mapping, import_report = _import(split, summarizer)
+            mapping, import_report = _import(split, summarizer, option)
             flags = {user_ids[u]: f for u, t in mapping.items() if (f := check_flags(t))}
             metadata["import"] = import_report.__dict__
             store.save(path, key, metadata, {user_ids[u]: t for u, t in mapping.items()}, flags)
@@ -181,7 +204,7 @@ def get_summaries(split, spec: str, *, llm_base_url: str | None = None, limit: i
             stored = store.load(path)
         elif missing:
             report.update(_run_llm(split, summarizer, missing, path, key, metadata, llm_base_url,
-                                   concurrency, int(replicate), progress))
+                                   concurrency, int(replicate), progress, timeout))
             stored = store.load(path) or stored
 
     texts = {u: stored["summaries"][user_ids[u]] for u in wanted if user_ids[u] in stored["summaries"]}
@@ -196,19 +219,9 @@ def get_summaries(split, spec: str, *, llm_base_url: str | None = None, limit: i
     return SummarySet(texts, meta, key, user_ids, flags, report)
 
 
-def _public_url(url: str) -> str:
-    """The URL without credentials or query (a gateway token must not reach the store)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _import(split, summarizer: Summarizer) -> tuple[dict[int, str], ImportReport]:
+def _import(split, summarizer: Summarizer, option: str = "--summaries") -> tuple[dict[int, str], ImportReport]:
     if summarizer.kind == "published":
-        source, origin = published_file(summarizer.name)
+        source, origin = published_file(summarizer.name, option=option)
         mapping, report = match_to_split(split, read_summary_file(source), f"{summarizer.name} ({origin})")
     else:
         mapping, report = match_to_split(split, read_summary_file(summarizer.path), summarizer.path)
@@ -216,7 +229,8 @@ def _import(split, summarizer: Summarizer) -> tuple[dict[int, str], ImportReport
 
 
 def _run_llm(split, summarizer: Summarizer, missing: list[int], path, key: str, metadata: dict,
-             base_url: str | None, concurrency: int, replicate: int, progress: bool | None) -> dict[str, Any]:
+             base_url: str | None, concurrency: int, replicate: int, progress: bool | None,
+             timeout: float | None = None) -> dict[str, Any]:
     from tears_bench.llm import CompletionCache, get_client
     from tears_bench.llm.base import normalise_messages, parse_provider
     from tears_bench.llm.runner import run_requests
@@ -234,9 +248,9 @@ def _run_llm(split, summarizer: Summarizer, missing: list[int], path, key: str, 
     cache = CompletionCache()
     try:
         _, stats = run_requests(
-            spec, requests, params, client_factory=lambda: get_client(spec, base_url), cache=cache,
+            spec, requests, params, client_factory=lambda: get_client(spec, base_url, timeout), cache=cache,
             concurrency=concurrency, replicates=[replicate] * len(requests), desc=f"summaries {spec}",
-            progress=progress, on_result=on_result)
+            progress=progress, on_result=on_result, **({"timeout": timeout} if timeout else {}))
     finally:
         writer.flush()
         cache.close()
@@ -275,12 +289,12 @@ class Plan:
 
 
 def plan_summaries(split, spec: str, *, limit: int | None = None, users: Sequence[int] | None = None,
-                   params: dict | None = None, replicate: int = 0) -> Plan:
+                   params: dict | None = None, replicate: int = 0, option: str = "--summaries") -> Plan:
     from tears_bench.llm import CompletionCache, estimate_cost
     from tears_bench.llm.base import Usage, normalise_messages, parse_provider
     from tears_bench.llm.cache import request_key
 
-    summarizer = resolve(spec, params, replicate)
+    summarizer = resolve(spec, params, replicate, option)
     wanted = selected_users(split, users, limit)
     if summarizer.kind != "llm":
         return Plan(summarizer.name, len(wanted), 0, 0, None, 0, 0, 0.0)
