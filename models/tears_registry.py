@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from models.registry import ModelSpec, register_model
+from tears_bench.commands import LLM_TIMEOUT_HELP, seconds
 from models.tears_trainer import DEFAULTS, TEARS_MODELS
 
 DESCRIPTIONS = {
@@ -26,6 +27,9 @@ def add_arguments(parser) -> None:
     group.add_argument("--summaries", default="template",
                        help="summarizer id: template (default), file:PATH, tears-gpt4-ml-1m, openai:MODEL, ...")
     group.add_argument("--llm-base-url", help="base URL for an LLM summarizer (openai-compatible servers, proxies)")
+    group.add_argument("--llm-timeout", type=seconds, metavar="SECONDS", help=LLM_TIMEOUT_HELP)
+    group.add_argument("--allow-partial", action="store_true",
+                       help="train on summaries covering under 90%% of the split's users (refused otherwise)")
     group.add_argument("--encoder", default="minilm", help="text encoder: minilm (default) or hf:NAME-OR-PATH")
     group.add_argument("--encoder-mode", default="frozen", choices=["frozen", "lora"],
                        help="frozen (default: embeddings computed once and cached) or lora (for GPUs)")
@@ -40,10 +44,11 @@ def train(args) -> tuple[dict, Path]:
     from models.tears_trainer import train_tears
     from tears_bench.commands.train import parse_overrides
     from tears_bench.data import get_split
-    from tears_bench.summaries.registry import get_summaries
+    from tears_bench.summaries.registry import check_coverage, get_summaries
 
     split = get_split(args.dataset, data_dir=args.data_dir, seed=args.split_seed, verbose=not args.quiet)
-    summaries = get_summaries(split, args.summaries, llm_base_url=args.llm_base_url)
+    summaries = get_summaries(split, args.summaries, llm_base_url=args.llm_base_url, timeout=args.llm_timeout)
+    check_coverage(split, summaries, args.summaries, getattr(args, "allow_partial", False))
     config = {**parse_overrides(args.set), "encoder": args.encoder, "encoder_mode": args.encoder_mode,
               "segments": args.segments, "align": args.align, "epochs": args.epochs}
     trained = train_tears(split, args.model, summaries, config=config, seed=args.seed, device=args.device,

@@ -1,5 +1,10 @@
 """The `tears-bench` command line. Each subcommand lives in its own module of
-`tears_bench.commands` and exposes `register(subparsers)`; the module's parser sets `func`."""
+`tears_bench.commands` and exposes `register(subparsers)`; the module's parser sets `func`.
+
+Building the parser imports nothing heavy (torch, transformers, pandas, matplotlib): `--help` and
+argument errors answer at once. Commands import those inside their function; options that need a
+heavy import to be listed (a model plugin's) are added by `parser.defer(add)`, which runs only when
+that command is parsed."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +16,35 @@ from tears_bench import __version__, commands
 from tears_bench.errors import TearsBenchError
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser whose deferred option builders run just before it parses (or prints
+    its --help), so that listing the commands never pays for them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._deferred: list = []
+
+    def defer(self, add) -> None:
+        """Call `add(self)` before this parser first parses its arguments."""
+        self._deferred.append(add)
+
+    def _run_deferred(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._run_deferred()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._run_deferred()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._run_deferred()
+        return super().format_usage()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tears-bench",
@@ -18,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tears-bench {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
         importlib.import_module(f"tears_bench.commands.{module}").register(subparsers)
     return parser
@@ -36,11 +70,32 @@ def main(argv: list[str] | None = None) -> int:
     except TearsBenchError as error:
         if args.debug:
             raise
-        print(f"tears-bench: error: {error}", file=sys.stderr)
+        print(f"tears-bench: error: {_scrub(str(error), args)}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # A full disk or a read-only folder met by a writer outside tears_bench.storage (figures,
+        # copies): one sentence, as for any environment problem; everything finished is cached.
+        from tears_bench.storage import WRITE_ERRNOS
+
+        if args.debug or error.errno not in WRITE_ERRNOS:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"tears-bench: error: cannot write {where}{error.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tears-bench: interrupted; finished work is cached, rerun to resume", file=sys.stderr)
         return 130
+
+
+
+def _scrub(message: str, args) -> str:
+    """Last line of defence: no credential of --llm-base-url in a printed error."""
+    url = getattr(args, "llm_base_url", None)
+    if not url:
+        return message
+    from tears_bench.llm.base import redact_text
+
+    return redact_text(message, url)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tears_bench.errors import TearsBenchError
-from tears_bench.storage import stable_hash
+from tears_bench.storage import check_writable_dir, stable_hash
 
 DEFAULT_ALPHAS = tuple(round(a / 10, 1) for a in range(11))
+TASK_REVISIONS = {"rank": "eligibility per model", "uniqueness": "shared users, distinct pairs"}
 
 
 @dataclass
@@ -34,12 +35,16 @@ class RunConfig:
     device: str = "auto"
     llm_base_url: str | None = None
     concurrency: int = 8
+    llm_timeout: float | None = None  # seconds per LLM request (None: 120)
     encoder: str = "minilm"
     encoder_mode: str = "frozen"
     segments: int = 1
     align: str = "ot"
     epochs: int | None = None
     pairs: int = 2000
+    allow_partial: bool = False  # run on a summaries file covering under 90% of the split's users
+    loss_scale: str = "authors"
+    guided_control: str = "empty"
 
     def run_id(self) -> str:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -49,8 +54,21 @@ class RunConfig:
     def task_key(self, task: str) -> str:
         """Everything a task's result depends on besides the cached stages' own keys."""
         fields = asdict(self)
-        for unused in ("tasks", "output", "concurrency", "device", "llm_base_url"):
+        for unused in ("tasks", "output", "concurrency", "device", "llm_base_url", "llm_timeout"):
             fields.pop(unused)
+        # Fields added after the first run folders stay out of the key where they change nothing, so
+        # those folders still resume; a task whose numbers changed by design gets a revision.
+        if fields["loss_scale"] == "sum":
+            fields.pop("loss_scale")
+        if not fields["allow_partial"]:
+            fields.pop("allow_partial")
+        control = fields.pop("guided_control")
+        if task == "guided":
+            fields["guided_control"] = control
+        if fields["limit"] is not None:
+            fields["limit_users"] = "seeded random subset"
+        if task in TASK_REVISIONS:
+            fields["revision"] = TASK_REVISIONS[task]
         return stable_hash({"task": task, **fields})
 
 
@@ -68,7 +86,18 @@ def validate(config: RunConfig) -> None:
     bad_alphas = [a for a in config.alphas if not 0.0 <= a <= 1.0]
     if bad_alphas or not config.alphas:
         raise TearsBenchError(f"alphas must lie in [0, 1] (the weight of the text latent), got {bad_alphas or 'none'}")
-    get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency)
+    if config.llm_timeout is not None and not config.llm_timeout > 0:
+        raise TearsBenchError(f"--llm-timeout must be a positive number of seconds, got {config.llm_timeout}")
+    get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency,
+               timeout=config.llm_timeout)
+    from tears_bench.data.registry import check_spec
+    check_spec(config.dataset)
+    from models.losses import LOSS_SCALES
+    from tasks.guided import CONTROLS
+    if config.loss_scale not in LOSS_SCALES:
+        raise TearsBenchError(f"unknown loss scale {config.loss_scale!r}; known: {', '.join(LOSS_SCALES)}")
+    if config.guided_control not in CONTROLS:
+        raise TearsBenchError(f"unknown guided control {config.guided_control!r}; known: {', '.join(CONTROLS)}")
 
 
 def parse_alphas(text: str) -> list[float]:
@@ -95,20 +124,30 @@ def prepare(config: RunConfig):
     from tears_bench.data import get_split
     from tears_bench.summaries.registry import get_summaries
 
-    started = time.perf_counter()
-    split = get_split(config.dataset, config.data_dir, seed=config.split_seed)
-    _log(f"split {split.hash} of {split.dataset}: {len(split.train_users)} train / {len(split.val_users)} val / "
-         f"{len(split.test_users)} test users, {split.n_items} items ({time.perf_counter() - started:.1f}s)")
     from tasks.registry import TASKS
+    from tasks.uniqueness import needs_split, summary_sources
+    from tears_bench.summaries.registry import check_coverage
 
     needs_models = any(TASKS[t].needs_models for t in config.tasks)
+    split = None
+    if needs_models or needs_split(config.summaries):  # uniqueness of summary files needs no dataset
+        started = time.perf_counter()
+        split = get_split(config.dataset, config.data_dir, seed=config.split_seed)
+        _log(f"split {split.hash} of {split.dataset}: {len(split.train_users)} train / {len(split.val_users)} val / "
+             f"{len(split.test_users)} test users, {split.n_items} items ({time.perf_counter() - started:.1f}s)")
+    if not needs_models:
+        started = time.perf_counter()
+        sources = summary_sources(config.summaries, split, llm_base_url=config.llm_base_url,
+                                  concurrency=config.concurrency, timeout=config.llm_timeout)
+        _log(f"summaries: {', '.join(f'{s.label} {len(s)} users' for s in sources.values())} "
+             f"({time.perf_counter() - started:.1f}s)")
+        return split, sources, {}
     sources = {}
     for spec in config.summaries:
         started = time.perf_counter()
-        # Models train on every user's summary; uniqueness alone only needs the test users'.
-        users = None if needs_models else split.test_users.tolist()
-        sources[spec] = get_summaries(split, spec, llm_base_url=config.llm_base_url, users=users,
-                                      concurrency=config.concurrency)
+        sources[spec] = get_summaries(split, spec, llm_base_url=config.llm_base_url, users=None,
+                                      concurrency=config.concurrency, timeout=config.llm_timeout)
+        check_coverage(split, sources[spec], spec, config.allow_partial)
         _log(f"summaries {spec}: {len(sources[spec])} users ({time.perf_counter() - started:.1f}s)")
     models = {}
     if needs_models:
@@ -117,9 +156,10 @@ def prepare(config: RunConfig):
         for name in config.models:
             started = time.perf_counter()
             options = {"encoder": config.encoder, "encoder_mode": config.encoder_mode,
-                       "segments": config.segments, "align": config.align, "epochs": config.epochs}
+                       "segments": config.segments, "align": config.align, "epochs": config.epochs,
+                       "loss_scale": config.loss_scale}
             trained = train_tears(split, name, summaries, config=options, seed=config.seed, device=config.device,
-                                  verbose=False)
+                                  verbose=False, progress=True)  # epoch bars on a terminal only
             models[name] = trained
             state = "cached" if trained.from_cache else f"trained in {time.perf_counter() - started:.1f}s"
             test = trained.metrics["test"]
@@ -134,12 +174,20 @@ def run_task(task: str, config: RunConfig, split, sources, models) -> tuple[dict
 
     function = get_task(task)
     summaries = sources[config.summaries[0]]
-    editor = get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency)
+    editor = get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency,
+                        timeout=config.llm_timeout)
     recommenders = {name: trained.recommender for name, trained in models.items()}
     if task == "uniqueness":
-        return function(None, split, None, None, None, seed=config.seed, limit=config.limit,
-                        sources={name: dict(s) for name, s in sources.items()}, pairs=config.pairs)
-    return function(recommenders, split, summaries, editor, config.alphas, seed=config.seed, limit=config.limit)
+        from tasks.uniqueness import MIN_SHARED_USERS, UserTexts, summary_sources
+
+        if not all(isinstance(s, UserTexts) for s in sources.values()):  # a run that also trained models
+            sources = summary_sources(config.summaries, split, llm_base_url=config.llm_base_url,
+                                      concurrency=config.concurrency, timeout=config.llm_timeout)
+        return function(None, split, None, None, None, seed=config.seed, limit=config.limit, pairs=config.pairs,
+                        sources={s.label: dict(s) for s in sources.values()}, min_users=MIN_SHARED_USERS)
+    options = {"control": config.guided_control} if task == "guided" else {}
+    return function(recommenders, split, summaries, editor, config.alphas, seed=config.seed, limit=config.limit,
+                    **options)
 
 
 def run_benchmark(config: RunConfig) -> Path:
@@ -148,7 +196,12 @@ def run_benchmark(config: RunConfig) -> Path:
 
     validate(config)
     out = Path(config.output) if config.output else Path("results") / config.run_id()
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out, "--output" if config.output else "results folder")
+    with results.run_folder(out):  # a run that fails before writing anything leaves no empty folder
+        return _run_into(out, config, results)
+
+
+def _run_into(out: Path, config: RunConfig, results) -> Path:
     started = time.perf_counter()
     split, sources, models = prepare(config)
     done = {}
@@ -162,10 +215,15 @@ def run_benchmark(config: RunConfig) -> Path:
         result, rows = run_task(task, config, split, sources, models)
         done[task] = results.save_task(out, task, config.task_key(task), result, rows)
         _log(f"task {task}: {time.perf_counter() - task_started:.1f}s")
-    manifest = results.manifest(config, split, sources, models)
-    results.write_run(out, config, manifest, models, done, seconds=time.perf_counter() - started)
+    from tears_bench.manifest import public_config
+
+    shown = public_config(config)  # what is written to disk: no credentials of --llm-base-url
+    manifest = results.manifest(shown, split, sources, models)
+    results.write_run(out, shown, manifest, models, done, seconds=time.perf_counter() - started)
     for task in config.tasks:
         print()
         print(results.render_text(task, done[task]["result"]))
+    for line in results.skip_lines(done, config.editor):
+        print(f"\n{line}")
     print(f"\nresults: {out / 'results.json'}")
     return out

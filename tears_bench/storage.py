@@ -6,15 +6,34 @@ half-written cache entry behind.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import pickle
-import tempfile
+import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from tears_bench.errors import TearsBenchError
+
+# errnos that say the disk, quota or permissions refuse a write: reported in one sentence, not a traceback
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG,
+                errno.ENOTDIR, errno.EEXIST, errno.EISDIR}
+
+
+class WriteError(TearsBenchError, OSError):
+    """A file or folder the suite must write cannot be written (full disk, read-only, no permission).
+
+    Still an OSError (with .errno and .filename) for code that handles those."""
+
+    def __init__(self, path: Path | str, error: OSError, what: str = "write", hint: str = ""):
+        super().__init__(error.errno, error.strerror or str(error), str(path))
+        self.sentence = f"cannot {what} {path}: {error.strerror or error}" + (f" ({hint})" if hint else "")
+
+    def __str__(self) -> str:
+        return self.sentence
 
 
 def home() -> Path:
@@ -25,7 +44,34 @@ def home() -> Path:
 
 def cache_dir(kind: str) -> Path:
     path = home() / kind
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise WriteError(path, error, "create the cache folder",
+                         "set TEARS_BENCH_HOME to a writable folder") from None
+    return path
+
+
+def check_writable_dir(path: Path | str, option: str = "--output") -> Path:
+    """Fail now, in one sentence, if files cannot be written in folder `path` (created later).
+
+    Probes by creating and deleting a temporary file in the folder, or, when it does not exist
+    yet, in its nearest existing ancestor (so a failed run leaves no empty folder behind).
+    Permission bits alone would not do: root ignores them, and a read-only mount or a full disk
+    does not show in them."""
+    path = Path(path).expanduser()
+    probe_dir = path
+    while not probe_dir.exists() and probe_dir != probe_dir.parent:
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise TearsBenchError(f"{option} {path}: {probe_dir} is a file, not a folder")
+    try:
+        fd, tmp = _create_temp(probe_dir / ".write-probe")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as error:
+        raise TearsBenchError(f"{option} {path}: cannot write in {probe_dir} "
+                              f"({error.strerror or error})") from None
     return path
 
 
@@ -36,9 +82,16 @@ def _canonical(obj: Any) -> Any:
         return [_canonical(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
-    if isinstance(obj, np.generic):
+    if _is_numpy(obj, "generic"):
         return obj.item()
     return obj
+
+
+def _is_numpy(obj: Any, kind: str) -> bool:
+    # numpy is imported lazily so that the CLI's parser (which imports this module) stays light; an
+    # object can only be a numpy scalar or array once numpy is loaded.
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(obj, getattr(numpy, kind))
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
@@ -47,8 +100,10 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def hash_arrays(*arrays: np.ndarray, length: int = 16) -> str:
+def hash_arrays(*arrays, length: int = 16) -> str:
     """A hash of array contents (dtype, shape and bytes)."""
+    import numpy as np
+
     digest = hashlib.sha256()
     for array in arrays:
         array = np.ascontiguousarray(array)
@@ -66,19 +121,39 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new, empty file beside `path` (a unique hidden name), opened for writing.
+
+    Created with mode 0666 so that the kernel applies the umask, as for any file a user writes
+    (tempfile.mkstemp would force 0600 and make shared caches and results unreadable to others)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp"))
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path))
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all: a full disk or a read-only folder raises WriteError (one
+    sentence naming `path`) and leaves the previous version of the file, if any, untouched."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temp(path)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(error, OSError) and not isinstance(error, WriteError) and error.errno in WRITE_ERRNOS:
+            raise WriteError(path, error) from None
         raise
 
 
@@ -91,9 +166,9 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
+    if _is_numpy(obj, "generic"):
         return obj.item()
-    if isinstance(obj, np.ndarray):
+    if _is_numpy(obj, "ndarray"):
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)

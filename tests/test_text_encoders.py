@@ -125,7 +125,7 @@ def test_cache_is_hit_and_survives_a_new_object(tiny_models, tmp_path):
     counter = _Counter(first.encoder.model)
     cold = first.embed(TEXTS)
     assert cold.shape == (len(TEXTS), 32) and cold.dtype == torch.float32
-    assert first.stats["computed"] == len(set(TEXTS)) and counter.calls == 3  # 5 distinct / batch 2
+    assert first.stats["computed"] == len(set(TEXTS)) and counter.calls == 5  # one unpadded text a call on the CPU
     assert torch.equal(cold[0], cold[4])
     with torch.no_grad():
         direct = first.encoder(TEXTS)
@@ -151,6 +151,24 @@ def test_cache_key_follows_the_encoder_settings(tiny_models, tmp_path):
     d = FrozenEmbeddings(spec=tiny_models["bert"], root=tmp_path)
     assert len({x.store.folder for x in (a, b, c, d)}) == 4
     assert a.identity.startswith("t5@") and a.identity.endswith(":eos:512")
+
+
+def test_unpadded_batches_group_equal_lengths_longest_first():
+    from tears_bench.text.encoders import unpadded_batches
+
+    ids = [[1, 2], [1, 2, 3], [4, 5], [6], [7, 8], [9, 9, 9]]
+    assert unpadded_batches(ids, 2) == [[1, 5], [0, 2], [4], [3]]
+    assert unpadded_batches(ids, 1) == [[1], [5], [0], [2], [4], [3]]
+
+
+def test_vectors_do_not_depend_on_what_was_cached_before(tiny_models, tmp_path):
+    """A cache filled in pieces (an interrupted or shared run) gives bit-identical vectors."""
+    texts = TEXTS + ["the user hates horror films", "a user loves comedy", "the user enjoys slow drama"]
+    whole = FrozenEmbeddings(spec=tiny_models["bert"], root=tmp_path / "whole").embed(texts)
+    pieces = FrozenEmbeddings(spec=tiny_models["bert"], root=tmp_path / "pieces")
+    pieces.embed(texts[1:3])
+    pieces.embed(texts[-2:])  # texts of equal length embedded apart, then with others
+    assert torch.equal(pieces.embed(texts), whole)
 
 
 def test_interrupted_run_keeps_finished_batches(tiny_models, tmp_path):

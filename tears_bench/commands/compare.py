@@ -1,9 +1,7 @@
 """`tears-bench compare --summaries S1,S2[,...]`: judge summarizers on one split and one CF backbone."""
 from __future__ import annotations
 
-from tears_bench.commands import comma_list
-
-from tears_bench.compare import CompareConfig, run_compare
+from tears_bench.commands import LLM_TIMEOUT_HELP, comma_list, seconds
 
 
 def register(subparsers) -> None:
@@ -27,14 +25,23 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the models and tasks (default 0)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--llm-base-url", help="base URL for openai-compatible servers, proxies or gateways")
+    parser.add_argument("--llm-timeout", type=seconds, metavar="SECONDS", help=LLM_TIMEOUT_HELP)
     parser.add_argument("--pairs", type=int, default=2000, help="random summary pairs for uniqueness (default 2000)")
     parser.add_argument("--output", help="output folder (default results/compare-<id>/)")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="compare sources that cover under 90%% of the split's users (refused otherwise)")
     parser.set_defaults(func=main)
 
 
 def main(args) -> int:
+    from tears_bench.compare import CompareConfig, run_compare
+    from tears_bench.storage import check_writable_dir
+
+    check_writable_dir(args.output or "results", "--output" if args.output else "results folder")
     run_compare(CompareConfig(
         summaries=args.summaries, dataset=args.dataset, data_dir=args.data_dir, models=args.models,
         editor=args.editor, encoder=args.encoder, epochs=args.epochs, limit=args.limit, seed=args.seed,
-        device=args.device, llm_base_url=args.llm_base_url, pairs=args.pairs, output=args.output))
+        device=args.device, llm_base_url=args.llm_base_url, llm_timeout=args.llm_timeout, pairs=args.pairs,
+        output=args.output,
+        allow_partial=args.allow_partial))
     return 0

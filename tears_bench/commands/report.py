@@ -1,9 +1,6 @@
 """`tears-bench report RUN_DIR [RUN_DIR...]`: the paper's tables and figures from run folders."""
 from __future__ import annotations
 
-from tears_bench.harness import parse_alphas
-from tears_bench.report import write_report
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -22,6 +19,9 @@ def register(subparsers) -> None:
 
 
 def main(args) -> int:
+    from tears_bench.harness import parse_alphas
+    from tears_bench.report import write_report
+
     alphas = parse_alphas(args.alphas) if args.alphas else []
     written = write_report(args.runs, output=args.output, formats=args.format, alphas=alphas)
     for section, tables in written["sections"].items():

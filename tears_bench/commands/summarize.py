@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tears_bench.commands import LLM_TIMEOUT_HELP, seconds
 from tears_bench.errors import TearsBenchError
 
 
@@ -20,6 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--llm-base-url", help="server address for openai-compatible (also proxies for openai/anthropic)")
     parser.add_argument("--limit", type=int, help="summarize only the first N users")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
+    parser.add_argument("--llm-timeout", type=seconds, metavar="SECONDS", help=LLM_TIMEOUT_HELP)
     parser.add_argument("--temperature", type=float, default=0.0, help="LLM temperature (default 0, as the paper)")
     parser.add_argument("--max-tokens", type=int, default=300, help="LLM answer limit (default 300, as the paper)")
     parser.add_argument("--replicate", type=int, default=0,
@@ -37,9 +39,10 @@ def run(args) -> int:
     split = get_split(args.dataset, args.data_dir, seed=args.seed)
     if args.dry_run:
         return _dry_run(plan_summaries(split, args.summarizer, limit=args.limit, params=params,
-                                       replicate=args.replicate), args)
+                                       replicate=args.replicate, option="--summarizer"), args)
     summaries = get_summaries(split, args.summarizer, llm_base_url=args.llm_base_url, limit=args.limit,
-                              concurrency=args.concurrency, params=params, replicate=args.replicate)
+                              concurrency=args.concurrency, params=params, replicate=args.replicate,
+                              timeout=args.llm_timeout, option="--summarizer")
     _print_report(split, summaries)
     if args.output:
         out = Path(args.output).expanduser()

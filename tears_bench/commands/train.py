@@ -14,18 +14,13 @@ import shutil
 from pathlib import Path
 
 from tears_bench.errors import TearsBenchError
-from tears_bench.storage import atomic_write_json
 
 TABLE_COLUMNS = ("ndcg@10", "ndcg@20", "ndcg@50", "ndcg@100", "recall@20", "recall@50")
 
 
 def register(subparsers) -> None:
-    from models.registry import MODELS
-
     parser = subparsers.add_parser("train", help="train a recommender (MultVAE, RecVAE, EASE, ...) and evaluate it",
                                    description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, choices=sorted(MODELS), metavar="NAME",
-                        help=f"one of: {', '.join(MODELS)}")
     parser.add_argument("--dataset", default="synthetic",
                         help="dataset spec: a name (tears-bench ls), name:key=value,..., or a folder of RecBole files")
     parser.add_argument("--data-dir", help="folder holding the dataset's files")
@@ -37,12 +32,21 @@ def register(subparsers) -> None:
                         help="override a config value, e.g. --set lr=5e-4 --set latent=200 (repeatable)")
     parser.add_argument("--output", help="output folder (default results/train/<model>-<dataset>-<key>)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    # The model registry imports torch (TEARS plugins): only when `train` itself is parsed.
+    getattr(parser, "defer", lambda add: add(parser))(_add_model_arguments)
+    parser.set_defaults(func=run)
+
+
+def _add_model_arguments(parser) -> None:
+    from models.registry import MODELS
+
+    parser.add_argument("--model", required=True, choices=sorted(MODELS), metavar="NAME",
+                        help=f"one of: {', '.join(MODELS)}")
     seen = set()
     for spec in MODELS.values():
         if spec.add_arguments is not None and spec.add_arguments not in seen:
             seen.add(spec.add_arguments)
             spec.add_arguments(parser)
-    parser.set_defaults(func=run)
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -60,7 +64,9 @@ def parse_overrides(items: list[str]) -> dict:
 
 def run(args) -> int:
     from models.registry import get_spec
+    from tears_bench.storage import atomic_write_json, check_writable_dir
 
+    check_writable_dir(args.output or "results/train", "--output" if args.output else "results folder")
     spec = get_spec(args.model)
     if spec.train is not None:
         metrics, output = spec.train(args)
@@ -75,6 +81,7 @@ def run(args) -> int:
 def train_standard(args) -> tuple[dict, Path]:
     from models.trainer import get_trained
     from tears_bench.data.registry import get_split
+    from tears_bench.storage import atomic_write_json
 
     split = get_split(args.dataset, data_dir=args.data_dir, seed=args.split_seed, verbose=not args.quiet)
     trained = get_trained(split, args.model, config=parse_overrides(args.set), seed=args.seed,

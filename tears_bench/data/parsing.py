@@ -40,6 +40,50 @@ def read_table(path: Path, sep: str, names: list[str], encoding: str = "utf-8", 
     return frame
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+_SCAN_CHUNK = 1 << 20
+
+
+def first_non_utf8(path: Path) -> tuple[int, int] | None:
+    """(byte offset, line) of the first byte of `path` that is not valid UTF-8, or None."""
+    offset, line, carry = 0, 1, b""
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(_SCAN_CHUNK)
+            data = carry + block
+            try:
+                data.decode("utf-8")
+                good, carry = data, b""
+            except UnicodeDecodeError as error:
+                # A character cut by the chunk boundary is completed by the next chunk.
+                if block and error.reason == "unexpected end of data":
+                    good, carry = data[:error.start], data[error.start:]
+                else:
+                    return offset + error.start, line + data[:error.start].count(b"\n")
+            offset += len(good)
+            line += good.count(b"\n")
+            if not block:
+                return None
+
+
+def text_encoding(path: Path, fallback: str = "latin-1") -> str:
+    """How to read a text file whose encoding nobody states (RecBole atomic files): UTF-8 (a BOM is
+    skipped) when every byte is valid UTF-8, else `fallback` -- latin-1, the encoding of the
+    GroupLens MovieLens files most such folders come from, which decodes any byte -- with a
+    one-line warning naming the file, line and byte offset of the first non-UTF-8 byte."""
+    import sys
+
+    with open(path, "rb") as handle:
+        bom = handle.read(len(UTF8_BOM)) == UTF8_BOM
+    bad = first_non_utf8(path)
+    if bad is None:
+        return "utf-8-sig" if bom else "utf-8"
+    offset, line = bad
+    print(f"tears-bench: warning: {path} is not UTF-8 (line {line}, byte offset {offset}); "
+          f"reading it as {fallback}", file=sys.stderr, flush=True)
+    return fallback
+
+
 def _short(error: Exception) -> str:
     return str(error).strip().splitlines()[-1]
 

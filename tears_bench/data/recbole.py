@@ -3,7 +3,8 @@
 Headers name fields as `name:type`. `.inter` needs user_id and item_id; rating and timestamp are
 optional (without a rating every row is a positive; without a timestamp the order is a seeded
 permutation, chosen by the split). `.item` supplies titles, years, genres (`genre`, `class`, ...)
-and authors when present.
+and authors when present. Files are read as UTF-8; a file that is not valid UTF-8 is read as
+latin-1 (the encoding of the GroupLens files), with a warning naming its first non-UTF-8 byte.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tears_bench.data.interactions import Catalog, Interactions, normalise_genre
-from tears_bench.data.parsing import dense_index, read_table
+from tears_bench.data.parsing import dense_index, read_table, text_encoding
 from tears_bench.errors import TearsBenchError
 
 TITLE_FIELDS = ("movie_title", "title", "book_title", "item_name", "name")
@@ -36,8 +37,8 @@ def find_inter(folder: Path) -> Path:
     return files[0]
 
 
-def _header(path: Path) -> list[str]:
-    with open(path, encoding="utf-8") as handle:
+def _header(path: Path, encoding: str = "utf-8") -> list[str]:
+    with open(path, encoding=encoding) as handle:
         first = handle.readline().rstrip("\n\r")
     fields = [f.split(":")[0] for f in first.split("\t")]
     if not all(":" in f for f in first.split("\t")):
@@ -51,13 +52,14 @@ def load_recbole(folder: Path, min_ratings: int | None = None) -> Interactions:
     data as for MovieLens, none for positives-only data)."""
     folder = Path(folder)
     inter = find_inter(folder)
-    fields = _header(inter)
+    encoding = text_encoding(inter)
+    fields = _header(inter, encoding)
     for required in ("user_id", "item_id"):
         if required not in fields:
             raise TearsBenchError(f"{inter}, line 1: no '{required}' field in the header ({', '.join(fields)})")
     has_rating, has_time = "rating" in fields, "timestamp" in fields
     numeric = tuple(f for f in ("rating", "timestamp") if f in fields)
-    frame = read_table(inter, "\t", fields, header=True, numeric=numeric)
+    frame = read_table(inter, "\t", fields, header=True, numeric=numeric, encoding=encoding)
 
     user_ids, user = dense_index(frame["user_id"].to_numpy())
     item_ids, item = dense_index(frame["item_id"].to_numpy())
@@ -79,8 +81,9 @@ def _catalog(path: Path, item_ids: np.ndarray) -> Catalog:
                       years=[""] * n, authors=[""] * n)
     if not path.is_file():
         return catalog
-    fields = _header(path)
-    frame = read_table(path, "\t", fields, header=True).drop_duplicates("item_id").set_index("item_id")
+    encoding = text_encoding(path)
+    fields = _header(path, encoding)
+    frame = read_table(path, "\t", fields, header=True, encoding=encoding).drop_duplicates("item_id").set_index("item_id")
     frame = frame.reindex(item_ids.astype(str))
     present = frame.notna().all(axis=1).to_numpy() if len(frame.columns) else np.zeros(n, bool)
 

@@ -59,6 +59,29 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     return name, params
 
 
+def synthetic_params(spec: str) -> dict:
+    """The generator's arguments for a `synthetic[:key=value,...]` spec, each checked (the generator
+    itself checks the memory its size needs before allocating)."""
+    _, params = parse_spec(spec)
+    unknown = set(params) - set(DATASETS["synthetic"].params) - {"mean_ratings"}
+    if unknown:
+        raise TearsBenchError(f"unknown synthetic parameter(s) {sorted(unknown)}; known: users, items, seed, "
+                              f"mean_ratings")
+    return {**DATASETS["synthetic"].params, **synthetic.check_params(spec, params)}
+
+
+def check_spec(spec: str) -> None:
+    """Cheap checks of a dataset spec that need no file: its name and a synthetic spec's parameters."""
+    if _is_path(spec) and spec.split(":")[0] not in DATASETS:
+        return
+    name, _ = parse_spec(spec)
+    if name not in DATASETS:
+        raise TearsBenchError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} "
+                              f"(or a folder of RecBole atomic files)")
+    if name == "synthetic":
+        synthetic_params(spec)
+
+
 def _is_path(spec: str) -> bool:
     return "/" in spec or spec.startswith(".") or Path(spec).is_dir()
 
@@ -94,10 +117,7 @@ def load_dataset(spec: str, data_dir: str | None = None) -> Interactions:
                               f"(or a folder of RecBole atomic files)")
     info = DATASETS[name]
     if name == "synthetic":
-        unknown = set(params) - set(info.params) - {"mean_ratings"}
-        if unknown:
-            raise TearsBenchError(f"unknown synthetic parameter(s) {sorted(unknown)}; known: users, items, seed")
-        return synthetic.generate(**{**info.params, **params})
+        return synthetic.generate(**synthetic_params(spec))
     folder = resolve_folder(info, data_dir)
     if not all((folder / f).is_file() for f in info.files) and any(folder.glob("*.inter")):
         data = recbole.load_recbole(folder)
@@ -141,6 +161,7 @@ def dataset_stats(data: Interactions, split: Split) -> dict:
 def get_split(spec: str, data_dir: str | None = None, seed: int = 42, n_heldout: int | None = None,
               genre_min_items: int | None = None, verbose: bool = False) -> Split:
     """The split of protocol.md section 2 for a dataset spec, built once and cached on disk."""
+    check_spec(spec)
     key = stable_hash({"dataset": fingerprint(spec, data_dir), "seed": seed, "n_heldout": n_heldout,
                        "genre_min_items": genre_min_items, "version": SPLIT_VERSION})
     path = cache_dir("splits") / f"{key}.pkl"

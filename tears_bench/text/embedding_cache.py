@@ -10,7 +10,9 @@ Parts are only ever added, each written atomically (temporary file + rename), so
 run keeps every part it finished and never leaves a half-written one; two processes filling the
 same cache cannot clobber each other's parts (a text embedded by both is stored twice and the
 first copy wins on load). When the folder holds more than ``COMPACT_AFTER`` parts they are merged
-into one and the merged-away parts deleted (only those this process had loaded). Loading 6,000 x
+into one and the merged-away parts deleted (only those this process had loaded). A part that cannot
+be read (truncated, garbled, wrong shapes) is moved aside by ``storage.quarantine`` and its texts
+are embedded again. Loading 6,000 x
 384 floats is a handful of ``np.load`` calls: milliseconds.
 """
 from __future__ import annotations
@@ -20,6 +22,8 @@ import io
 import os
 import time
 import uuid
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -29,6 +33,23 @@ from tears_bench import storage
 
 COMPACT_AFTER = 8
 DIGEST_BYTES = 32
+
+
+def _read_part(path: Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(digests uint8 [n, 32], vectors float32 [n, dim]) of one part; ValueError if malformed."""
+    with np.load(path, allow_pickle=False) as archive:
+        digests = np.asarray(archive["digests"], dtype=np.uint8)
+        vectors = np.asarray(archive["vectors"], dtype=np.float32)
+    if digests.ndim != 2 or digests.shape[1] != DIGEST_BYTES or vectors.shape != (len(digests), dim):
+        raise ValueError(f"digests {digests.shape} and vectors {vectors.shape} do not match {dim} dimensions")
+    return digests, vectors
+
+
+def _quarantine(path: Path, reason: str) -> None:
+    try:
+        storage.quarantine(path, reason)
+    except FileNotFoundError:
+        pass  # another process moved it aside first
 
 
 def text_digest(text: str) -> bytes:
@@ -60,13 +81,13 @@ class EmbeddingStore:
     def _load(self) -> None:
         for path in sorted(self.folder.glob("part-*.npz")):
             try:
-                with np.load(path, allow_pickle=False) as archive:
-                    digests = np.asarray(archive["digests"], dtype=np.uint8)
-                    vectors = np.asarray(archive["vectors"], dtype=np.float32)
-            except (OSError, ValueError, KeyError, EOFError):
-                continue  # unreadable part (e.g. written by another version): ignored, recomputed
-            if digests.ndim != 2 or digests.shape[1] != DIGEST_BYTES or vectors.ndim != 2 \
-                    or vectors.shape != (len(digests), self.dim):
+                digests, vectors = _read_part(path, self.dim)
+            except FileNotFoundError:
+                continue  # merged away by another process since the listing
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+                # A truncated or garbled part would fail every run: move it aside; its texts are
+                # then missing and re-embedded by the caller.
+                _quarantine(path, f"{type(error).__name__}: {error}")
                 continue
             self._parts.append(path)
             self._append(digests.tobytes(), vectors)
