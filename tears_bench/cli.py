@@ -87,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-
 def _scrub(message: str, args) -> str:
     """Last line of defence: no credential of --llm-base-url in a printed error."""
     url = getattr(args, "llm_base_url", None)
