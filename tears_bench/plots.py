@@ -136,7 +136,7 @@ def plot_uniqueness(result: dict, path: Path) -> Path:
         counts.append(n)
     for pair, stats in ((result.get("within_user") or {}).get("by_source_pair") or {}).items():
         n = stats["pairs"]
-        labels.append(f"within user\n" + "\nvs ".join(source_label(p) for p in pair.split("|"))
+        labels.append("within user\n" + "\nvs ".join(source_label(p) for p in pair.split("|"))
                       + f"\nn={n}{THIN_MARK if is_thin(n) else ''} users")
         bleu.append(stats["bleu_mean"])
         distance.append(stats["levenshtein_mean"])
