@@ -150,7 +150,8 @@ def test_cache_key_follows_the_encoder_settings(tiny_models, tmp_path):
     c = FrozenEmbeddings(spec=tiny_models["t5"], root=tmp_path, pooling="mean")
     d = FrozenEmbeddings(spec=tiny_models["bert"], root=tmp_path)
     assert len({x.store.folder for x in (a, b, c, d)}) == 4
-    assert a.identity.startswith("t5@") and a.identity.endswith(":eos:512")
+    suffix = "" if a.precision == "fp32" else f":{a.precision}"  # the default precision is the CPU's
+    assert a.identity.startswith("t5@") and a.identity.endswith(":eos:512" + suffix)
 
 
 def test_unpadded_batches_group_equal_lengths_longest_first():

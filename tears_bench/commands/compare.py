@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     parser.add_argument("--models", default=["tears-multvae"], type=comma_list,
                         help="comma-separated TEARS models (default tears-multvae)")
     parser.add_argument("--editor", default="offline", help="editor of the flip task: offline (default) or an LLM id")
-    parser.add_argument("--encoder", default="minilm", help="text encoder: minilm (default) or hf:NAME-OR-PATH")
+    parser.add_argument("--encoder", default="minilm", help="text encoder: minilm (default) or hf:NAME-OR-PATH, "
+                        "optionally :bf16 or :auto (frozen precision; default fp32, the same vectors on every CPU)")
     parser.add_argument("--epochs", type=int, help="maximum TEARS training epochs")
     parser.add_argument("--limit", type=int, help="at most N test users for flip and uniqueness")
     parser.add_argument("--seed", type=int, default=0, help="seed of the models and tasks (default 0)")
