@@ -1,7 +1,8 @@
 """TEARS Base and TEARS-<VAE> (protocol.md section 4).
 
 TEARS-<VAE>: a trained CF VAE's encoder is frozen (a frozen copy encodes the user's ratings into
-q_cf); the summary's embedding goes through a bias-free linear head to q_t = (mu_t, logvar_t); both
+q_cf); the summary's embedding goes through a bias-free linear head (or an attention head over its token
+states: models.text_heads) to q_t = (mu_t, logvar_t); both
 latents are decoded by the VAE's decoder, which is fine-tuned. Loss =
 (NLL(mix at alpha 0.5) + NLL(text) + NLL(cf)) / 3 + beta KL(q_t || N(0, I)) + epsilon * align(q_t, q_cf).
 TEARS Base: text only, with a fresh MultVAE-shaped decoder.
@@ -17,6 +18,7 @@ import torch.nn as nn
 
 from models.alignment import ALIGNMENTS
 from models.losses import loss_term_factors, multinomial_nll
+from models.text_heads import make_text_head
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, training: bool) -> torch.Tensor:
@@ -46,11 +48,12 @@ class Tears(nn.Module):
 
     def __init__(self, text_dim: int, n_items: int, cf: nn.Module | None = None, latent_dim: int = 400,
                  hidden: int = 600, align: str = "ot", epsilon: float = 0.5, beta: float = 0.2,
-                 loss_scale: str = "sum"):
+                 loss_scale: str = "sum", text_head: str = "linear", text_queries: int = 4):
         super().__init__()
         self.text_only = cf is None
         self.latent_dim = cf.latent_dim if cf is not None else latent_dim
-        self.head = nn.Linear(text_dim, 2 * self.latent_dim, bias=False)
+        # "linear" reads one pooled vector per summary, "attention" its token states (models.text_heads).
+        self.head = make_text_head(text_head, text_dim, 2 * self.latent_dim, text_queries)
         self.align, self.epsilon, self.beta = align, epsilon, beta
         self.loss_scale = loss_scale
         if cf is None:

@@ -38,6 +38,9 @@ def add_arguments(parser) -> None:
                             "4 follows the summary's four parts and lets a frozen encoder see where a genre is)")
     group.add_argument("--align", default="ot", choices=["ot", "none", "kl", "contrastive"],
                        help="alignment of the text and CF posteriors (default ot)")
+    group.add_argument("--text-head", choices=["linear", "attention"],
+                       help="linear (default, over the mean-pooled embedding) or attention (learned queries "
+                            "over cached token states; frozen encoders)")
 
 
 def train(args) -> tuple[dict, Path]:
@@ -50,7 +53,8 @@ def train(args) -> tuple[dict, Path]:
     summaries = get_summaries(split, args.summaries, llm_base_url=args.llm_base_url, timeout=args.llm_timeout)
     check_coverage(split, summaries, args.summaries, getattr(args, "allow_partial", False))
     config = {**parse_overrides(args.set), "encoder": args.encoder, "encoder_mode": args.encoder_mode,
-              "segments": args.segments, "align": args.align, "epochs": args.epochs}
+              "segments": args.segments, "align": args.align, "epochs": args.epochs,
+              "text_head": getattr(args, "text_head", None)}  # None: --set or the default
     trained = train_tears(split, args.model, summaries, config=config, seed=args.seed, device=args.device,
                           verbose=not args.quiet)
     safe_dataset = "".join(c if c.isalnum() or c in "-_." else "_" for c in split.dataset)

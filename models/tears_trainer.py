@@ -33,10 +33,11 @@ DEFAULTS = {
     "epsilon": 0.5, "beta": 0.2, "anneal_epochs": 10, "align": "ot", "latent_dim": 400, "hidden": 600,
     "encoder": "minilm", "encoder_mode": "frozen", "segments": 1, "lora_r": 64, "lora_alpha": 16, "lora_dropout": 0.4,
     "cf_config": None, "loss_scale": "authors",  # the reference's normalisation: docs/decisions.md
+    "text_head": "linear", "text_queries": 4,  # models.text_heads; attention reads cached token states
 }
 # Options that joined after the first cached models, at the value that reproduces those models:
 # left out of the cache key there, so that the models trained before the option existed keep their keys.
-KEY_OMITTED_VALUES = {"segments": 1, "loss_scale": "sum"}
+KEY_OMITTED_VALUES = {"segments": 1, "loss_scale": "sum", "text_head": "linear", "text_queries": 4}
 # The paper's AdamW lr 1e-4 is for fine-tuning T5 with LoRA. With a frozen encoder only a linear
 # head (and the decoder) learn, and at 1e-4 the head barely moves in 200 epochs on small data: the
 # text-only ranking stays near popularity and edits do nothing. 1e-3 is the frozen-mode default.
@@ -130,6 +131,7 @@ def _config(name: str, config: dict | None) -> dict:
     resolved = {**DEFAULTS, **{k: v for k, v in (config or {}).items() if v is not None}}
     if not isinstance(resolved["segments"], int) or resolved["segments"] < 1:
         raise TearsBenchError(f"segments must be a whole number >= 1, got {resolved['segments']!r}")
+    check_text_head(resolved)
     if resolved["lr"] is None:
         resolved["lr"] = FROZEN_LR if resolved["encoder_mode"] == "frozen" else LORA_LR
     if resolved["decoder_lr"] is None:
@@ -145,6 +147,17 @@ def _config(name: str, config: dict | None) -> dict:
     return resolved
 
 
+def check_text_head(config: dict) -> None:
+    from models.text_heads import TEXT_HEADS
+    if config["text_head"] not in TEXT_HEADS:
+        raise TearsBenchError(f"unknown text_head {config['text_head']!r}; known: {', '.join(TEXT_HEADS)}")
+    if not isinstance(config["text_queries"], int) or config["text_queries"] < 1:
+        raise TearsBenchError(f"text_queries must be a whole number >= 1, got {config['text_queries']!r}")
+    if config["text_head"] == "attention" and (config["encoder_mode"] != "frozen" or config["segments"] != 1):
+        raise TearsBenchError("text_head attention reads a frozen encoder's cached token states: "
+                              "use it with --encoder-mode frozen and --segments 1")
+
+
 def _build_encoder(config: dict, device):
     from tears_bench.text import build_encoder
 
@@ -154,13 +167,17 @@ def _build_encoder(config: dict, device):
     if config["segments"] > 1:
         from tears_bench.text.segments import SegmentedEncoder
         encoder = SegmentedEncoder(encoder, config["segments"])
+    if config["text_head"] == "attention":
+        from tears_bench.text.token_states import TokenStateEncoder
+        encoder = TokenStateEncoder(encoder).to(device)
     return encoder
 
 
 def _new_net(split, config, encoder, cf, device) -> Tears:
     return Tears(encoder.dim, split.n_items, cf=None if cf is None else cf.model, latent_dim=config["latent_dim"],
                  hidden=config["hidden"], align=config["align"], epsilon=config["epsilon"],
-                 beta=config["beta"], loss_scale=config["loss_scale"]).to(device)
+                 beta=config["beta"], loss_scale=config["loss_scale"], text_head=config["text_head"],
+                 text_queries=config["text_queries"]).to(device)
 
 
 def train_tears(split: Split, name: str, summaries, *, config: dict | None = None, seed: int = 0,

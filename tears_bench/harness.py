@@ -45,6 +45,7 @@ class RunConfig:
     allow_partial: bool = False  # run on a summaries file covering under 90% of the split's users
     loss_scale: str = "authors"
     guided_control: str = "empty"
+    text_head: str = "linear"  # models.text_heads: linear (pooled vector) or attention (token states)
 
     def run_id(self) -> str:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -62,6 +63,8 @@ class RunConfig:
             fields.pop("loss_scale")
         if not fields["allow_partial"]:
             fields.pop("allow_partial")
+        if fields["text_head"] == "linear":
+            fields.pop("text_head")
         control = fields.pop("guided_control")
         if task == "guided":
             fields["guided_control"] = control
@@ -98,6 +101,9 @@ def validate(config: RunConfig) -> None:
         raise TearsBenchError(f"unknown loss scale {config.loss_scale!r}; known: {', '.join(LOSS_SCALES)}")
     if config.guided_control not in CONTROLS:
         raise TearsBenchError(f"unknown guided control {config.guided_control!r}; known: {', '.join(CONTROLS)}")
+    from models.tears_trainer import check_text_head
+    check_text_head({"text_head": config.text_head, "text_queries": 4, "encoder_mode": config.encoder_mode,
+                      "segments": config.segments})
 
 
 def parse_alphas(text: str) -> list[float]:
@@ -157,7 +163,7 @@ def prepare(config: RunConfig):
             started = time.perf_counter()
             options = {"encoder": config.encoder, "encoder_mode": config.encoder_mode,
                        "segments": config.segments, "align": config.align, "epochs": config.epochs,
-                       "loss_scale": config.loss_scale}
+                       "loss_scale": config.loss_scale, "text_head": config.text_head}
             trained = train_tears(split, name, summaries, config=options, seed=config.seed, device=config.device,
                                   verbose=False, progress=True)  # epoch bars on a terminal only
             models[name] = trained

@@ -29,7 +29,8 @@ def register(subparsers) -> None:
     parser.add_argument("--llm-base-url", help="base URL for openai-compatible servers, proxies or gateways")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent LLM requests (default 8)")
     parser.add_argument("--llm-timeout", type=seconds, metavar="SECONDS", help=LLM_TIMEOUT_HELP)
-    parser.add_argument("--encoder", default="minilm", help="text encoder: minilm (default) or hf:NAME-OR-PATH")
+    parser.add_argument("--encoder", default="minilm", help="text encoder: minilm (default) or hf:NAME-OR-PATH, "
+                        "optionally :bf16 or :auto (frozen precision; default fp32, the same vectors on every CPU)")
     parser.add_argument("--encoder-mode", default="frozen", choices=["frozen", "lora"])
     parser.add_argument("--segments", type=int, default=1,
                         help="embed each summary as K consecutive parts, concatenated (default 1; see docs/decisions.md)")
@@ -44,6 +45,9 @@ def register(subparsers) -> None:
     parser.add_argument("--guided-control", default="empty", choices=["empty", "cf"],
                         help="guided task baseline: empty (default, the authors': the same mix with an empty "
                              "summary) or cf (the CF-only ranking for 'more')")
+    parser.add_argument("--text-head", default="linear", choices=["linear", "attention"],
+                        help="TEARS text head: linear (default, over the mean-pooled embedding) or attention "
+                             "(learned queries over cached token states; frozen encoders; docs/decisions.md)")
     parser.set_defaults(func=main)
 
 
@@ -58,6 +62,6 @@ def main(args) -> int:
         encoder_mode=args.encoder_mode,
         segments=args.segments, align=args.align,
         epochs=args.epochs, pairs=args.pairs, allow_partial=args.allow_partial, loss_scale=args.loss_scale,
-        guided_control=args.guided_control)
+        guided_control=args.guided_control, text_head=args.text_head)
     run_benchmark(config)
     return 0
