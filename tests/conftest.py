@@ -36,3 +36,26 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (set TEARS_BENCH_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> dict[str, str]:
+    """The tiny BERT and T5 of tests/tiny_encoders.py, built once per test module."""
+    from tests.tiny_encoders import build_tiny_encoders
+
+    return build_tiny_encoders(tmp_path_factory.mktemp("encoders"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_models) -> str:
+    """The tiny BERT's encoder spec."""
+    return tiny_models["bert"]
+
+
+@pytest.fixture
+def fast_cf(monkeypatch):
+    """TEARS trains on a small, quick CF backbone (CF_FAST): these tests check plumbing, not accuracy."""
+    from models.tears_trainer import DEFAULTS
+    from tests.tiny_encoders import CF_FAST
+
+    monkeypatch.setitem(DEFAULTS, "cf_config", CF_FAST)

@@ -14,7 +14,6 @@ from tears_bench.errors import TearsBenchError
 from tears_bench.storage import stable_hash
 from tears_bench.text import FrozenEmbeddings, TextEncoder, build_encoder, encoders, parse_encoder_spec
 
-from tests.tiny_encoders import build_tiny_encoders
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -30,11 +29,6 @@ MINILM_TEXTS = [
     "They enjoy animated family adventures; horror does not appeal to them at all.",
     "Summary: a fan of romantic comedies from the 1990s who dislikes science fiction.",
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    return build_tiny_encoders(tmp_path_factory.mktemp("encoders"))
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -16,22 +16,12 @@ import torch
 import models.trainer as trainer
 from models.tears_trainer import DEFAULTS, train_tears
 from tears_bench.data import get_split
-from tests.tiny_encoders import build_tiny_encoders
+from tests.tiny_encoders import CF_FAST
 
 DATASET = "synthetic:users=200,items=300,seed=4"
-CF_FAST = {"epochs": 4, "patience": 4, "hidden": 64, "latent": 32}
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "fast_cf")
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_encoders(tmp_path_factory.mktemp("tiny"))["bert"]
-
-
-@pytest.fixture(autouse=True)
-def fast_cf(monkeypatch):
-    monkeypatch.setitem(DEFAULTS, "cf_config", CF_FAST)
 
 
 @pytest.fixture

@@ -6,14 +6,8 @@ import json
 import pytest
 
 from tears_bench.cli import main
-from tests.tiny_encoders import build_tiny_encoders
 
 DATASET = "synthetic:users=200,items=300,seed=4"
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_encoders(tmp_path_factory.mktemp("tiny"))["bert"]
 
 
 def run_args(tiny, out, tasks="flip,rank,guided,uniqueness", *extra):

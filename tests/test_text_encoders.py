@@ -20,7 +20,6 @@ from tears_bench.text import (
     parse_encoder_spec,
 )
 
-from tests.tiny_encoders import build_tiny_encoders
 
 TEXTS = [
     "the user likes action films",
@@ -30,11 +29,6 @@ TEXTS = [
     "the user likes action films",  # a duplicate
     "new sci-fi but never horror",  # "never" is unknown
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    return build_tiny_encoders(tmp_path_factory.mktemp("encoders"))
 
 
 class _Counter:

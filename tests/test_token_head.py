@@ -8,30 +8,19 @@ import pytest
 import torch
 
 import models.trainer as trainer
-from models.tears_trainer import DEFAULTS, train_tears
+from models.tears_trainer import train_tears
 from models.text_heads import AttentionPoolingHead
 from tears_bench.data import get_split
 from tears_bench.errors import TearsBenchError
 from tears_bench.text import build_encoder
 from tears_bench.text.embedding_cache import text_digest
 from tears_bench.text.token_states import TokenStateEncoder, TokenStates
-from tests.tiny_encoders import build_tiny_encoders
 
 DATASET = "synthetic:users=200,items=300,seed=4"
-CF_FAST = {"epochs": 4, "patience": 4, "hidden": 64, "latent": 32}
 ATTENTION = {"epochs": 4, "patience": 4, "batch_size": 64, "text_head": "attention"}
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "fast_cf")
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_encoders(tmp_path_factory.mktemp("tiny"))["bert"]
-
-
-@pytest.fixture(autouse=True)
-def fast_cf(monkeypatch):
-    monkeypatch.setitem(DEFAULTS, "cf_config", CF_FAST)
 
 
 def states_of(*texts_as_rows) -> TokenStates:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import torch
 
+# A small CF backbone for TEARS tests (the default trains up to 200 epochs of a 600-400 MultVAE).
+CF_FAST = {"epochs": 4, "patience": 4, "hidden": 64, "latent": 32}
+
 WORDS = ("the a user likes loves hates dislikes enjoys avoids does not enjoy action comedy horror drama "
          "films movies romance thriller sci-fi sci fi adventure war crime mystery fantasy western musical "
          "animation documentary children's and or but with of slow fast old new summary : .").split()
