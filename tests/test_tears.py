@@ -27,7 +27,7 @@ def word_summaries(split) -> dict[int, str]:
     for user in range(len(split.user_ids)):
         genres = [g for item, rating in split.summary_set(user) if rating > 3
                   for g in split.catalog.genres[item] if g in GENRE_WORDS]
-        liked = max(set(genres), key=genres.count) if genres else "drama"
+        liked = max(sorted(set(genres)), key=genres.count) if genres else "drama"  # ties: alphabetical
         out[user] = f"summary : the user loves {liked} movies and avoids horror films ."
     return out
 
@@ -97,8 +97,10 @@ def test_each_alignment_trains_and_lowers_its_loss(encoders, align):
     trained = train_tears(split, "tears-multvae", word_summaries(split),
                           config=small_config(encoders["bert"], align=align, epochs=4, patience=10), device="cpu",
                           verbose=False)
-    losses = [h["loss"] for h in trained.metrics["history"]]
-    assert len(losses) == 4 and losses[-1] < losses[0]
+    history = trained.metrics["history"]
+    # The reconstruction term falls; the total may not, since beta anneals up from 0 over 10 epochs.
+    nll = [h["nll"] for h in history]
+    assert len(nll) == 4 and nll[-1] < nll[0]
 
 
 def test_tears_base_is_text_only(encoders):
