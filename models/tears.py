@@ -1,8 +1,8 @@
 """TEARS Base and TEARS-<VAE> (protocol.md section 4).
 
 TEARS-<VAE>: a trained CF VAE's encoder is frozen (a frozen copy encodes the user's ratings into
-q_cf); the summary's embedding goes through a bias-free linear head (or an attention head over its token
-states: models.text_heads) to q_t = (mu_t, logvar_t); both
+q_cf); the summary goes through a text head (models.text_heads: the paper's bias-free linear head over
+its pooled embedding, or learned queries over its sentence embeddings) to q_t = (mu_t, logvar_t); both
 latents are decoded by the VAE's decoder, which is fine-tuned. Loss =
 (NLL(mix at alpha 0.5) + NLL(text) + NLL(cf)) / 3 + beta KL(q_t || N(0, I)) + epsilon * align(q_t, q_cf).
 TEARS Base: text only, with a fresh MultVAE-shaped decoder.

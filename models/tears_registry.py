@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from models.registry import ModelSpec, register_model
-from tears_bench.commands import LLM_TIMEOUT_HELP, seconds
+from tears_bench.commands import LLM_TIMEOUT_HELP, TEXT_HEAD_CHOICES, TEXT_HEAD_HELP, seconds
 from models.tears_trainer import DEFAULTS, TEARS_MODELS
 
 DESCRIPTIONS = {
@@ -38,9 +38,7 @@ def add_arguments(parser) -> None:
                             "4 follows the summary's four parts and lets a frozen encoder see where a genre is)")
     group.add_argument("--align", default="ot", choices=["ot", "none", "kl", "contrastive"],
                        help="alignment of the text and CF posteriors (default ot)")
-    group.add_argument("--text-head", choices=["linear", "attention"],
-                       help="linear (default, over the mean-pooled embedding) or attention (learned queries "
-                            "over cached token states; frozen encoders)")
+    group.add_argument("--text-head", choices=TEXT_HEAD_CHOICES, help=TEXT_HEAD_HELP)
 
 
 def train(args) -> tuple[dict, Path]:

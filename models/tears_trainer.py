@@ -33,7 +33,7 @@ DEFAULTS = {
     "epsilon": 0.5, "beta": 0.2, "anneal_epochs": 10, "align": "ot", "latent_dim": 400, "hidden": 600,
     "encoder": "minilm", "encoder_mode": "frozen", "segments": 1, "lora_r": 64, "lora_alpha": 16, "lora_dropout": 0.4,
     "cf_config": None, "loss_scale": "authors",  # the reference's normalisation: docs/decisions.md
-    "text_head": "linear", "text_queries": 4,  # models.text_heads; attention reads cached token states
+    "text_head": "auto", "text_queries": 4,  # models.text_heads: auto = sentence-attention when frozen
 }
 # Options that joined after the first cached models, at the value that reproduces those models:
 # left out of the cache key there, so that the models trained before the option existed keep their keys.
@@ -131,6 +131,8 @@ def _config(name: str, config: dict | None) -> dict:
     resolved = {**DEFAULTS, **{k: v for k, v in (config or {}).items() if v is not None}}
     if not isinstance(resolved["segments"], int) or resolved["segments"] < 1:
         raise TearsBenchError(f"segments must be a whole number >= 1, got {resolved['segments']!r}")
+    from models.text_heads import resolve_text_head
+    resolved["text_head"] = resolve_text_head(resolved["text_head"], resolved["encoder_mode"], resolved["segments"])
     check_text_head(resolved)
     if resolved["lr"] is None:
         resolved["lr"] = FROZEN_LR if resolved["encoder_mode"] == "frozen" else LORA_LR
@@ -149,12 +151,12 @@ def _config(name: str, config: dict | None) -> dict:
 
 def check_text_head(config: dict) -> None:
     from models.text_heads import TEXT_HEADS
-    if config["text_head"] not in TEXT_HEADS:
+    if config["text_head"] not in TEXT_HEADS + ("auto",):
         raise TearsBenchError(f"unknown text_head {config['text_head']!r}; known: {', '.join(TEXT_HEADS)}")
     if not isinstance(config["text_queries"], int) or config["text_queries"] < 1:
         raise TearsBenchError(f"text_queries must be a whole number >= 1, got {config['text_queries']!r}")
-    if config["text_head"] == "attention" and (config["encoder_mode"] != "frozen" or config["segments"] != 1):
-        raise TearsBenchError("text_head attention reads a frozen encoder's cached token states: "
+    if config["text_head"] not in ("linear", "auto") and (config["encoder_mode"] != "frozen" or config["segments"] != 1):
+        raise TearsBenchError(f"text_head {config['text_head']} reads a frozen encoder's cached vectors: "
                               "use it with --encoder-mode frozen and --segments 1")
 
 
@@ -167,9 +169,13 @@ def _build_encoder(config: dict, device):
     if config["segments"] > 1:
         from tears_bench.text.segments import SegmentedEncoder
         encoder = SegmentedEncoder(encoder, config["segments"])
-    if config["text_head"] == "attention":
+    from models.text_heads import SET_HEADS
+    if SET_HEADS.get(config["text_head"]) == "tokens":
         from tears_bench.text.token_states import TokenStateEncoder
         encoder = TokenStateEncoder(encoder).to(device)
+    elif SET_HEADS.get(config["text_head"]) == "sentences":
+        from tears_bench.text.sentence_states import SentenceSetEncoder
+        encoder = SentenceSetEncoder(encoder).to(device)
     return encoder
 
 

@@ -45,7 +45,7 @@ class RunConfig:
     allow_partial: bool = False  # run on a summaries file covering under 90% of the split's users
     loss_scale: str = "authors"
     guided_control: str = "empty"
-    text_head: str = "linear"  # models.text_heads: linear (pooled vector) or attention (token states)
+    text_head: str = "auto"  # models.text_heads: auto, linear, sentence-attention, attention
 
     def run_id(self) -> str:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -63,6 +63,8 @@ class RunConfig:
             fields.pop("loss_scale")
         if not fields["allow_partial"]:
             fields.pop("allow_partial")
+        from models.text_heads import resolve_text_head
+        fields["text_head"] = resolve_text_head(self.text_head, self.encoder_mode, self.segments)
         if fields["text_head"] == "linear":
             fields.pop("text_head")
         control = fields.pop("guided_control")

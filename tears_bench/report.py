@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 
 from tears_bench.errors import TearsBenchError
 from tears_bench.storage import atomic_write_text
-from tears_bench.tables import MIN_CELL_USERS, THIN_MARK, Table, _cell, is_thin, source_label
+from tears_bench.tables import MIN_CELL_USERS, THIN_MARK, Table, _cell, is_thin, source_label, thin_cells
 
 FORMATS = ("md", "tex", "csv")
 ALPHA_NOTE = "alpha = weight of the text latent (0 = CF only, 1 = text only)"
@@ -402,6 +402,18 @@ GUIDED_MIX = {"more": "z = (z_text + z_cf) / 2 against the CF ranking",
               "less": "z = (z_cf - z_text) / 2 against the same with an empty summary"}
 
 
+def paper_flip_table(runs: list[Run]) -> ReportTable | None:
+    from tears_bench.paper_reference import CITATION, paper_flip_rows
+
+    rows = paper_flip_rows(runs)
+    if not rows:
+        return None
+    return ReportTable("Interest flip at alpha 1 next to the paper", ["model", "source", "dataset", "editor", "Δ-up",
+                       "Δ-down", "n"], rows, name="flip_paper", lead=4, thin=thin_cells(rows, 6, (4, 5)),
+                       notes=[f"Reference rows: {CITATION}. Indicative only: the paper fine-tunes T5 with LoRA and "
+                              "edits with an LLM; each run row names its dataset and editor."] + _caveat_notes(runs))
+
+
 def guided_tables(runs: list[Run]) -> list[ReportTable]:
     """Per direction, one table per genre list (runs of the same dataset share one; a block of rows per run)."""
     by_genres: dict[tuple[str, ...], list[Run]] = {}
@@ -506,7 +518,8 @@ def report_tables(runs: list[Run], alphas: Sequence[float] = ()) -> tuple[dict[s
     sections = {"Runs": [runs_table(runs)]}
     missing = []
     builders = [("Accuracy", lambda: [accuracy_table(runs)], "models (no trained model in the run)"),
-                ("Controllability", lambda: [controllability_table(runs, alphas), flip_references_table(runs, alphas)],
+                ("Controllability", lambda: [controllability_table(runs, alphas), flip_references_table(runs, alphas),
+                                                paper_flip_table(runs)],
                  "flip or rank task"),
                 ("Guided recommendation", lambda: guided_tables(runs), "guided task"),
                 ("Summary uniqueness", lambda: uniqueness_tables(runs), "uniqueness task")]

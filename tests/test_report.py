@@ -309,3 +309,21 @@ def test_bad_run_folders_are_one_line_errors(tmp_path, capsys):
         assert main(["report", *args]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_the_paper_flip_values_are_a_cited_reference_row_next_to_each_run(two_runs):
+    from tears_bench.paper_reference import CITATION
+    from tears_bench.report import paper_flip_table
+
+    table = paper_flip_table(load_runs(two_runs))
+    # tears-multvae: paper row, then R1 (slope 0.2 -> Delta-up 0.2, Delta-down 0.1 at alpha 1) and R2 (slope 0.3);
+    # tears-recvae: paper row and R1 only; no paper value for other models, so no rows.
+    assert table.rows == [
+        ["tears-multvae", "paper", "ML-1M", "LLM", 0.201, 0.193, None],
+        ["tears-multvae", "R1", "ml-1m", "offline", 0.2, 0.1, 100],
+        ["tears-multvae", "R2", "ml-1m", "openai:gpt-4o", 0.3, 0.15, 100],
+        ["tears-recvae", "paper", "ML-1M", "LLM", 0.391, 0.346, None],
+        ["tears-recvae", "R1", "ml-1m", "offline", 0.4, 0.2, 100],
+    ]
+    assert CITATION in table.notes[0] and "arXiv:2410.19302" in CITATION
+    assert paper_flip_table(load_runs(two_runs[1:])).rows[0][:2] == ["tears-multvae", "paper"]

@@ -21,3 +21,11 @@ def seconds(text: str) -> float:
 
 LLM_TIMEOUT_HELP = ("seconds an LLM request may take before it is retried (default 120); also bounds how long "
                     "Ctrl-C waits for answers in flight")
+
+
+# models.text_heads.TEXT_HEADS plus "auto", here so that --help does not import torch (a test checks they agree).
+TEXT_HEAD_CHOICES = ("auto", "linear", "attention", "sentence-attention")
+TEXT_HEAD_HELP = ("TEARS text head: auto (default: sentence-attention for frozen encoders, linear for lora and "
+                  "--segments), linear (the paper's, over the mean-pooled embedding), sentence-attention (learned "
+                  "queries over the summary's sentence embeddings) or attention (over cached token states); "
+                  "docs/decisions.md")

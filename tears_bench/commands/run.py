@@ -1,7 +1,7 @@
 """`tears-bench run --task flip[,rank,guided,uniqueness]`: the benchmark's main job."""
 from __future__ import annotations
 
-from tears_bench.commands import LLM_TIMEOUT_HELP, comma_list, seconds
+from tears_bench.commands import LLM_TIMEOUT_HELP, TEXT_HEAD_CHOICES, TEXT_HEAD_HELP, comma_list, seconds
 
 
 def register(subparsers) -> None:
@@ -45,9 +45,7 @@ def register(subparsers) -> None:
     parser.add_argument("--guided-control", default="empty", choices=["empty", "cf"],
                         help="guided task baseline: empty (default, the authors': the same mix with an empty "
                              "summary) or cf (the CF-only ranking for 'more')")
-    parser.add_argument("--text-head", default="linear", choices=["linear", "attention"],
-                        help="TEARS text head: linear (default, over the mean-pooled embedding) or attention "
-                             "(learned queries over cached token states; frozen encoders; docs/decisions.md)")
+    parser.add_argument("--text-head", default="auto", choices=TEXT_HEAD_CHOICES, help=TEXT_HEAD_HELP)
     parser.set_defaults(func=main)
 
 

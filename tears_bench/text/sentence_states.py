@@ -1,0 +1,61 @@
+"""A summary as the set of its sentences' embeddings, for heads that read polarity (models.text_heads).
+
+Mean pooling a whole summary keeps which genres it names but hardly whether they are liked, and a
+frozen encoder's token states do not help much: the last-layer state of "horror" is nearly the same
+(cosine 0.993 on MiniLM) in "loves horror" and "dislikes horror". A sentence embedded on its own
+is different: MiniLM puts "The user loves horror movies." at cosine 0.84 from "The user dislikes
+horror movies." and "dislikes horror" nearer "dislikes comedy" (0.78) than "loves comedy" (0.59),
+so liking and disliking is a direction a small head can read. Each sentence goes through the
+ordinary embedding cache (tears_bench.text.encoders.FrozenEmbeddings: one text a call, unpadded),
+so edited summaries at task time reuse every sentence the edit did not touch.
+"""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from tears_bench.errors import TearsBenchError
+from tears_bench.text.token_states import TokenStates
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """The text's sentences (also cut at semicolons and line breaks); the whole (maybe empty) text when it has none."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(text.strip())]
+    return [s for s in sentences if s] or [text.strip()]
+
+
+class SentenceSetEncoder(nn.Module):
+    """Frozen mode for set heads: ``encode(texts) -> TokenStates`` of [sentences, dim] per text."""
+
+    mode = "frozen"
+
+    def __init__(self, inner):
+        super().__init__()
+        if getattr(inner, "mode", None) != "frozen" or not hasattr(inner, "embeddings"):
+            raise TearsBenchError("sentence embeddings need a frozen encoder (--encoder-mode frozen, --segments 1)")
+        self.embeddings = inner.embeddings  # a plain object: its encoder is not a submodule
+        self.dim = inner.dim
+        self.identity = f"{inner.identity}|sentences"
+        self.register_buffer("_device_probe", torch.empty(0), persistent=False)
+
+    def encode(self, texts: Sequence[str]) -> TokenStates:
+        if isinstance(texts, str):
+            texts = [texts]
+        parts = [split_sentences(t) for t in texts]
+        vectors = self.embeddings.embed([s for p in parts for s in p]).to(self._device_probe.device)
+        return TokenStates(list(vectors.split([len(p) for p in parts])), self.dim)
+
+    forward = encode
+
+    def precompute(self, texts: Sequence[str]) -> int:
+        before = self.embeddings.stats["computed"]
+        self.embeddings.embed(list(dict.fromkeys(s for t in texts for s in split_sentences(t))))
+        return self.embeddings.stats["computed"] - before
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return []
