@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from models.tears_trainer import train_tears
+    from tears_bench.models.tears_trainer import train_tears
     from tears_bench.data import get_split
     from tears_bench.summaries.registry import get_summaries
     from tears_bench.text import build_encoder

@@ -40,7 +40,7 @@ def _parts(split, summaries):
 
 def _genre_sentiment(texts, genres):
     """Per genre of the list: the lexicon's sentiment score and whether the text names it."""
-    from tasks.editors.offline import genre_scores
+    from tears_bench.tasks.editors.offline import genre_scores
 
     index = {g: i for i, g in enumerate(genres)}
     features = np.zeros((len(texts), 2 * len(genres)))
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    from tasks.common import bootstrap_ci, bootstrap_weights
+    from tears_bench.tasks.common import bootstrap_ci, bootstrap_weights
     from tears_bench.data import get_split
     from tears_bench.readout import select_ridge
     from tears_bench.summaries.registry import get_summaries
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         add(label, features["train"].shape[1], readout.lam, readout.scores(features["val"]),
             readout.scores(features["test"]), time.perf_counter() - started)
     for name in filter(None, args.tears.split(",")):
-        from models.tears_trainer import train_tears
+        from tears_bench.models.tears_trainer import train_tears
         started = time.perf_counter()
         recommender = train_tears(split, name, summaries, verbose=False).recommender
         val_scores = recommender.recommend(parts["val"][0], val_in, [1.0])[0]

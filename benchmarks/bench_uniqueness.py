@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / ".." / "shared" / "data" / "summaries" / "tears-gpt4-ml-1m.json"
 sys.path.insert(0, str(REPO))
 
-from tasks.uniqueness import Corpus, pair_metrics, run_uniqueness, sample_pairs, tokenize  # noqa: E402
+from tears_bench.tasks.uniqueness import Corpus, pair_metrics, run_uniqueness, sample_pairs, tokenize  # noqa: E402
 
 
 def nltk_time(texts: list[str], pairs: int, seed: int) -> tuple[float, float]:

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.layers import Rows, SparseRows
+from tears_bench.models.layers import Rows, SparseRows
 
 DEFAULT_LAMBDAS = (10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
 
@@ -80,7 +80,7 @@ class EASE(nn.Module):
         """Fit on the binary training matrix X; with a validation set and several lambdas, pick lambda.
         `evaluate_fn(score_fn, inputs, targets) -> metrics dict` (models.evaluate.evaluate).
         Returns {lambda: validation metric} for the lambdas tried."""
-        from models.evaluate import evaluate
+        from tears_bench.models.evaluate import evaluate
 
         evaluate_fn = evaluate_fn or evaluate
         G = gram(X)

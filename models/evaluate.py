@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from models.layers import SparseRows
+from tears_bench.models.layers import SparseRows
 
 DEFAULT_KS = (10, 20, 50, 100)
 DEFAULT_RECALL_KS = (20, 50)

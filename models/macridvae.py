@@ -24,8 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.layers import Rows, SparseLinear, input_dropout, liang_init, normalize_rows, scale_columns, xavier_
-from models.losses import multinomial_nll
+from tears_bench.models.layers import Rows, SparseLinear, input_dropout, liang_init, normalize_rows, scale_columns, xavier_
+from tears_bench.models.losses import multinomial_nll
 
 
 class MacridVAE(nn.Module):

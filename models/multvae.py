@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from models.layers import Rows, SparseLinear, input_dropout, liang_init, normalize_rows
-from models.losses import multinomial_nll, standard_normal_kl, weight_l2
+from tears_bench.models.layers import Rows, SparseLinear, input_dropout, liang_init, normalize_rows
+from tears_bench.models.losses import multinomial_nll, standard_normal_kl, weight_l2
 
 # MultDAE has no variance; `encode` reports this log-variance (sigma ~ 4.5e-5), i.e. a point mass.
 DETERMINISTIC_LOGVAR = -20.0

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn as nn
 
-from models.layers import Rows
+from tears_bench.models.layers import Rows
 
 
 class Pop(nn.Module):

@@ -19,8 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.layers import Rows, SparseLinear, input_dropout, n_items_per_row, normalize_rows
-from models.losses import multinomial_nll
+from tears_bench.models.layers import Rows, SparseLinear, input_dropout, n_items_per_row, normalize_rows
+from tears_bench.models.losses import multinomial_nll
 
 MIXTURE_WEIGHTS = (3 / 20, 3 / 4, 1 / 10)
 WIDE_LOGVAR = 10.0

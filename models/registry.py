@@ -104,7 +104,7 @@ def build_model(name: str, n_items: int, config: dict):
     return get_spec(name).model_class()(n_items, **{k: v for k, v in config.items() if k in keys})
 
 
-PLUGIN_MODULES = ("models.tears_registry",)  # registers the TEARS entries
+PLUGIN_MODULES = ("tears_bench.models.tears_registry",)  # registers the TEARS entries
 for _module in PLUGIN_MODULES:
     try:
         importlib.import_module(_module)

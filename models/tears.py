@@ -16,9 +16,9 @@ import copy
 import torch
 import torch.nn as nn
 
-from models.alignment import ALIGNMENTS
-from models.losses import loss_term_factors, multinomial_nll
-from models.text_heads import make_text_head
+from tears_bench.models.alignment import ALIGNMENTS
+from tears_bench.models.losses import loss_term_factors, multinomial_nll
+from tears_bench.models.text_heads import make_text_head
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, training: bool) -> torch.Tensor:

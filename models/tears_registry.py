@@ -10,9 +10,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from models.registry import ModelSpec, register_model
+from tears_bench.models.registry import ModelSpec, register_model
 from tears_bench.commands import LLM_TIMEOUT_HELP, TEXT_HEAD_CHOICES, TEXT_HEAD_HELP, seconds
-from models.tears_trainer import DEFAULTS, TEARS_MODELS
+from tears_bench.models.tears_trainer import DEFAULTS, TEARS_MODELS
 
 DESCRIPTIONS = {
     "tears-base": "TEARS Base: text encoder -> Gaussian head -> MultVAE-shaped decoder (text only)",
@@ -42,7 +42,7 @@ def add_arguments(parser) -> None:
 
 
 def train(args) -> tuple[dict, Path]:
-    from models.tears_trainer import train_tears
+    from tears_bench.models.tears_trainer import train_tears
     from tears_bench.commands.train import parse_overrides
     from tears_bench.data import get_split
     from tears_bench.summaries.registry import check_coverage, get_summaries

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.tears import Tears
+from tears_bench.models.tears import Tears
 from tears_bench.data.split import Split, model_input
 from tears_bench.errors import TearsBenchError
 from tears_bench.metrics import exclude_inputs, ndcg_at_k, recall_at_k
@@ -131,7 +131,7 @@ def _config(name: str, config: dict | None) -> dict:
     resolved = {**DEFAULTS, **{k: v for k, v in (config or {}).items() if v is not None}}
     if not isinstance(resolved["segments"], int) or resolved["segments"] < 1:
         raise TearsBenchError(f"segments must be a whole number >= 1, got {resolved['segments']!r}")
-    from models.text_heads import resolve_text_head
+    from tears_bench.models.text_heads import resolve_text_head
     resolved["text_head"] = resolve_text_head(resolved["text_head"], resolved["encoder_mode"], resolved["segments"])
     check_text_head(resolved)
     if resolved["lr"] is None:
@@ -140,17 +140,17 @@ def _config(name: str, config: dict | None) -> dict:
         # The pre-trained VAE decoder is fine-tuned gently (the paper's 1e-4) so that alpha 0 stays
         # the CF model; TEARS Base's decoder starts from scratch and learns at the head's rate.
         resolved["decoder_lr"] = resolved["lr"] if TEARS_MODELS[name] is None else LORA_LR
-    from models.alignment import ALIGNMENTS
+    from tears_bench.models.alignment import ALIGNMENTS
     if resolved["align"] not in ALIGNMENTS:
         raise TearsBenchError(f"unknown alignment {resolved['align']!r}; known: {', '.join(ALIGNMENTS)}")
-    from models.losses import LOSS_SCALES
+    from tears_bench.models.losses import LOSS_SCALES
     if resolved["loss_scale"] not in LOSS_SCALES:
         raise TearsBenchError(f"unknown loss_scale {resolved['loss_scale']!r}; known: {', '.join(LOSS_SCALES)}")
     return resolved
 
 
 def check_text_head(config: dict) -> None:
-    from models.text_heads import TEXT_HEADS
+    from tears_bench.models.text_heads import TEXT_HEADS
     if config["text_head"] not in TEXT_HEADS + ("auto",):
         raise TearsBenchError(f"unknown text_head {config['text_head']!r}; known: {', '.join(TEXT_HEADS)}")
     if not isinstance(config["text_queries"], int) or config["text_queries"] < 1:
@@ -169,7 +169,7 @@ def _build_encoder(config: dict, device):
     if config["segments"] > 1:
         from tears_bench.text.segments import SegmentedEncoder
         encoder = SegmentedEncoder(encoder, config["segments"])
-    from models.text_heads import SET_HEADS
+    from tears_bench.models.text_heads import SET_HEADS
     if SET_HEADS.get(config["text_head"]) == "tokens":
         from tears_bench.text.token_states import TokenStateEncoder
         encoder = TokenStateEncoder(encoder).to(device)
@@ -192,7 +192,7 @@ def train_tears(split: Split, name: str, summaries, *, config: dict | None = Non
     interruption), swept over alpha and cached. Every random number comes from the model's own key
     (models.trainer.seeded): the result never depends on what the process did before or on which
     earlier stages (the CF model, the embeddings) came from the cache."""
-    from models.trainer import CHECKPOINT_NAME, get_trained, seeded
+    from tears_bench.models.trainer import CHECKPOINT_NAME, get_trained, seeded
 
     config = _config(name, config)
     device = resolve_device(device)
@@ -340,7 +340,7 @@ class _Trainer:
     def fit(self, seed: int, checkpoint: Path | None = None, progress: bool | None = None) -> list[dict]:
         """Train with the shared loop of models.trainer.fit (early stopping, best epoch kept, resumed
         from `checkpoint`); `seed` orders the batches."""
-        from models.trainer import fit
+        from tears_bench.models.trainer import fit
 
         config, net = self.config, self.net
         _, inputs, targets, _ = self.parts["train"]

@@ -36,9 +36,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from models.evaluate import evaluate, model_score_fn
-from models.layers import SparseRows
-from models.registry import build_model, get_spec, resolve_config
+from tears_bench.models.evaluate import evaluate, model_score_fn
+from tears_bench.models.layers import SparseRows
+from tears_bench.models.registry import build_model, get_spec, resolve_config
 from tears_bench.data.split import Split, model_input
 from tears_bench.errors import TearsBenchError
 from tears_bench.storage import atomic_write_bytes, atomic_write_json, cache_dir, quarantine, stable_hash

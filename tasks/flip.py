@@ -19,9 +19,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from tasks.common import (alpha_key, bootstrap_ci, bootstrap_weights, check_alphas, describe_values, model_alphas,
+from tears_bench.tasks.common import (alpha_key, bootstrap_ci, bootstrap_weights, check_alphas, describe_values, model_alphas,
                           model_table, rounded, select_users, skip_row, top_k_all, user_rng, genre_ndcg)
-from tasks.editors import NO_TEXT, NOT_FOUND, OUTSIDE_LIST, SAME_GENRE, Skip, get_editor
+from tears_bench.tasks.editors import NO_TEXT, NOT_FOUND, OUTSIDE_LIST, SAME_GENRE, Skip, get_editor
 from tears_bench.errors import TearsBenchError
 
 K = 20

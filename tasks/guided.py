@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from tasks.common import (check_alphas, chunks, decode_scores, genre_ndcg, limit_rows, model_table, rounded,
+from tears_bench.tasks.common import (check_alphas, chunks, decode_scores, genre_ndcg, limit_rows, model_table, rounded,
                           select_users)
 from tears_bench.errors import TearsBenchError
 

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tasks.common import (alpha_key, bootstrap_ci, bootstrap_weights, check_alphas, describe_values, model_alphas,
+from tears_bench.tasks.common import (alpha_key, bootstrap_ci, bootstrap_weights, check_alphas, describe_values, model_alphas,
                           model_table, ranks_of, recommend_chunks, rounded, select_users, skip_row, user_rng)
-from tasks.editors import NO_TEXT, Skip, get_editor
+from tears_bench.tasks.editors import NO_TEXT, Skip, get_editor
 from tears_bench.errors import TearsBenchError
 
 WINDOW = (100, 500)

@@ -45,16 +45,16 @@ class TaskInfo:
 
 
 TASKS: dict[str, TaskInfo] = {
-    "flip": TaskInfo("flip", "tasks.flip", "run_flip",
+    "flip": TaskInfo("flip", "tears_bench.tasks.flip", "run_flip",
                      "large-scope interest flip: swap favourite and least favourite genre, gNDCG@20 deltas",
                      needs_editor=True, needs_models=True, needs_summaries=True),
-    "rank": TaskInfo("rank", "tasks.rank", "run_rank",
+    "rank": TaskInfo("rank", "tears_bench.tasks.rank", "run_rank",
                      "fine-grained rank adjustment: describe a held-out item ranked 100-500, rank change",
                      needs_editor=True, needs_models=True, needs_summaries=True),
-    "guided": TaskInfo("guided", "tasks.guided", "run_guided",
+    "guided": TaskInfo("guided", "tears_bench.tasks.guided", "run_guided",
                        "guided recommendation: 'More/Less {genre}' mixed with the CF latent, gNDCG@20 change",
                        needs_editor=False, needs_models=True, needs_summaries=False),
-    "uniqueness": TaskInfo("uniqueness", "tasks.uniqueness", "run_uniqueness",
+    "uniqueness": TaskInfo("uniqueness", "tears_bench.tasks.uniqueness", "run_uniqueness",
                            "summary uniqueness: length, BLEU and word Levenshtein between and within users",
                            needs_editor=False, needs_models=False, needs_summaries=True),
 }

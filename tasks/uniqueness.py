@@ -26,7 +26,7 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cpdist
 
-from tasks.common import rounded
+from tears_bench.tasks.common import rounded
 from tears_bench.errors import TearsBenchError
 
 PAIRS = 2000

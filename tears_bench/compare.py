@@ -58,8 +58,8 @@ def _log(message: str) -> None:
 
 
 def validate(config: CompareConfig) -> None:
-    from models.tears_trainer import TEARS_MODELS
-    from tasks.editors import get_editor
+    from tears_bench.models.tears_trainer import TEARS_MODELS
+    from tears_bench.tasks.editors import get_editor
     from tears_bench.summaries.registry import resolve
 
     if len(config.summaries) < 2:
@@ -79,10 +79,10 @@ def validate(config: CompareConfig) -> None:
 
 def run_compare(config: CompareConfig) -> Path:
     """Train, evaluate and write the comparison; returns the output folder."""
-    from models.tears_trainer import resolve_device, train_tears
-    from tasks.editors import get_editor
-    from tasks.flip import run_flip
-    from tasks.uniqueness import run_uniqueness
+    from tears_bench.models.tears_trainer import resolve_device, train_tears
+    from tears_bench.tasks.editors import get_editor
+    from tears_bench.tasks.flip import run_flip
+    from tears_bench.tasks.uniqueness import run_uniqueness
     from tears_bench.data import get_split
     from tears_bench.manifest import device_description, git_commit, package_versions, public_config
     from tears_bench.report_figures import compare_figure, save_figure
@@ -190,7 +190,7 @@ def _model_entry(trained, metrics: dict, best: float, flip: dict, meta: dict) ->
 def _uniqueness(split, sources: dict, config: CompareConfig, run_uniqueness) -> dict:
     """Between-user uniqueness of each source on the test users every source covers (same users,
     same random pairs), and within-user similarity between the sources."""
-    from tasks.common import limit_users
+    from tears_bench.tasks.common import limit_users
 
     test = [int(u) for u in limit_users(split.test_users, config.limit, config.seed)]  # the flip task's users
     common = [u for u in test if all(isinstance(s.texts.get(u), str) and s.texts[u].strip() for s in sources.values())]

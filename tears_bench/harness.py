@@ -63,7 +63,7 @@ class RunConfig:
             fields.pop("loss_scale")
         if not fields["allow_partial"]:
             fields.pop("allow_partial")
-        from models.text_heads import resolve_text_head
+        from tears_bench.models.text_heads import resolve_text_head
         fields["text_head"] = resolve_text_head(self.text_head, self.encoder_mode, self.segments)
         if fields["text_head"] == "linear":
             fields.pop("text_head")
@@ -78,9 +78,9 @@ class RunConfig:
 
 
 def validate(config: RunConfig) -> None:
-    from models.tears_trainer import TEARS_MODELS
-    from tasks.editors import get_editor
-    from tasks.registry import TASKS
+    from tears_bench.models.tears_trainer import TEARS_MODELS
+    from tears_bench.tasks.editors import get_editor
+    from tears_bench.tasks.registry import TASKS
 
     unknown = [t for t in config.tasks if t not in TASKS]
     if unknown or not config.tasks:
@@ -97,13 +97,13 @@ def validate(config: RunConfig) -> None:
                timeout=config.llm_timeout)
     from tears_bench.data.registry import check_spec
     check_spec(config.dataset)
-    from models.losses import LOSS_SCALES
-    from tasks.guided import CONTROLS
+    from tears_bench.models.losses import LOSS_SCALES
+    from tears_bench.tasks.guided import CONTROLS
     if config.loss_scale not in LOSS_SCALES:
         raise TearsBenchError(f"unknown loss scale {config.loss_scale!r}; known: {', '.join(LOSS_SCALES)}")
     if config.guided_control not in CONTROLS:
         raise TearsBenchError(f"unknown guided control {config.guided_control!r}; known: {', '.join(CONTROLS)}")
-    from models.tears_trainer import check_text_head
+    from tears_bench.models.tears_trainer import check_text_head
     check_text_head({"text_head": config.text_head, "text_queries": 4, "encoder_mode": config.encoder_mode,
                       "segments": config.segments})
 
@@ -132,8 +132,8 @@ def prepare(config: RunConfig):
     from tears_bench.data import get_split
     from tears_bench.summaries.registry import get_summaries
 
-    from tasks.registry import TASKS
-    from tasks.uniqueness import needs_split, summary_sources
+    from tears_bench.tasks.registry import TASKS
+    from tears_bench.tasks.uniqueness import needs_split, summary_sources
     from tears_bench.summaries.registry import check_coverage
 
     needs_models = any(TASKS[t].needs_models for t in config.tasks)
@@ -159,7 +159,7 @@ def prepare(config: RunConfig):
         _log(f"summaries {spec}: {len(sources[spec])} users ({time.perf_counter() - started:.1f}s)")
     models = {}
     if needs_models:
-        from models.tears_trainer import train_tears
+        from tears_bench.models.tears_trainer import train_tears
         summaries = sources[config.summaries[0]]
         for name in config.models:
             started = time.perf_counter()
@@ -177,8 +177,8 @@ def prepare(config: RunConfig):
 
 
 def run_task(task: str, config: RunConfig, split, sources, models) -> tuple[dict, list[dict]]:
-    from tasks.editors import get_editor
-    from tasks.registry import get_task
+    from tears_bench.tasks.editors import get_editor
+    from tears_bench.tasks.registry import get_task
 
     function = get_task(task)
     summaries = sources[config.summaries[0]]
@@ -186,7 +186,7 @@ def run_task(task: str, config: RunConfig, split, sources, models) -> tuple[dict
                         timeout=config.llm_timeout)
     recommenders = {name: trained.recommender for name, trained in models.items()}
     if task == "uniqueness":
-        from tasks.uniqueness import MIN_SHARED_USERS, UserTexts, summary_sources
+        from tears_bench.tasks.uniqueness import MIN_SHARED_USERS, UserTexts, summary_sources
 
         if not all(isinstance(s, UserTexts) for s in sources.values()):  # a run that also trained models
             sources = summary_sources(config.summaries, split, llm_base_url=config.llm_base_url,

@@ -102,7 +102,7 @@ def _plain(value):
 def manifest(config, split, sources, models) -> dict:
     import torch
 
-    from models.tears_trainer import resolve_device
+    from tears_bench.models.tears_trainer import resolve_device
 
     dataset = None if split is None else {  # uniqueness of summary files reads no dataset
         "name": split.dataset, "spec": config.dataset, "split_hash": split.hash, **split.sizes(),

@@ -55,7 +55,7 @@ def tiny(tiny_models) -> str:
 @pytest.fixture
 def fast_cf(monkeypatch):
     """TEARS trains on a small, quick CF backbone (CF_FAST): these tests check plumbing, not accuracy."""
-    from models.tears_trainer import DEFAULTS
+    from tears_bench.models.tears_trainer import DEFAULTS
     from tests.tiny_encoders import CF_FAST
 
     monkeypatch.setitem(DEFAULTS, "cf_config", CF_FAST)

@@ -3,7 +3,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from models.alignment import gaussian_kl, gaussian_w2, info_nce, symmetric_kl
+from tears_bench.models.alignment import gaussian_kl, gaussian_w2, info_nce, symmetric_kl
 
 
 def general_w2(m1, c1, m2, c2):

@@ -63,7 +63,7 @@ def test_caption_carries_the_caveat_and_the_thin_note():
 
 
 def test_a_run_on_positives_only_data_carries_the_caveat_everywhere(tmp_path, capsys, monkeypatch):
-    from models.tears_trainer import DEFAULTS
+    from tears_bench.models.tears_trainer import DEFAULTS
 
     monkeypatch.setitem(DEFAULTS, "cf_config", {"epochs": 2})
     folder = positives_recbole(tmp_path / "data")

@@ -87,7 +87,7 @@ def test_compare_reports_both_sources_on_one_backbone(compared, capsys):
 def test_compare_numbers_are_the_trained_models_numbers(compared, monkeypatch):
     """Retraining is a cache hit, and its metrics are the ones compare reported."""
     out, _, home, encoder, summaries = compared
-    from models.tears_trainer import train_tears
+    from tears_bench.models.tears_trainer import train_tears
     from tears_bench.data import get_split
     from tears_bench.summaries.registry import get_summaries
 

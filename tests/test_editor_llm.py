@@ -10,10 +10,10 @@ import re
 
 import pytest
 
-from tasks.editors import NOT_FOUND, OUTSIDE_LIST, SAME_GENRE, Skip, get_editor
-from tasks.editors.llm import LLMEditor, clean_five_words, clean_summary, parse_genre_answer
-from tasks.editors.offline import OfflineEditor
-from tasks.flip import run_flip
+from tears_bench.tasks.editors import NOT_FOUND, OUTSIDE_LIST, SAME_GENRE, Skip, get_editor
+from tears_bench.tasks.editors.llm import LLMEditor, clean_five_words, clean_summary, parse_genre_answer
+from tears_bench.tasks.editors.offline import OfflineEditor
+from tears_bench.tasks.flip import run_flip
 from tears_bench.llm.fake_server import FakeLLMServer, Reply
 
 try:
@@ -120,7 +120,7 @@ def test_anthropic_editor(monkeypatch):
 
 def test_flip_task_with_llm_editor_counts_genres_outside_the_list():
     split = small_split()
-    from tasks.common import limit_users
+    from tears_bench.tasks.common import limit_users
 
     users = limit_users(split.test_users, 8, seed=0)  # the users --limit 8 takes
     summaries = hand_summaries(split, users)

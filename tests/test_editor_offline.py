@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tasks.editors import NOT_FOUND, Skip, get_editor
-from tasks.editors.offline import OfflineEditor, five_word_description, genre_scores, sentence_spans
+from tears_bench.tasks.editors import NOT_FOUND, Skip, get_editor
+from tears_bench.tasks.editors.offline import OfflineEditor, five_word_description, genre_scores, sentence_spans
 from tears_bench.errors import TearsBenchError
 
 GENRES = ["comedy", "drama", "thriller", "romance", "action", "horror", "sci fi", "adventure", "crime",

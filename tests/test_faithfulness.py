@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 
-from models.losses import loss_term_factors
-from models.multvae import MultDAE, MultVAE
-from models.registry import resolve_config
-from models.tears import Tears
-from models.tears_trainer import KEY_OMITTED_VALUES, _config, train_tears
+from tears_bench.models.losses import loss_term_factors
+from tears_bench.models.multvae import MultDAE, MultVAE
+from tears_bench.models.registry import resolve_config
+from tears_bench.models.tears import Tears
+from tears_bench.models.tears_trainer import KEY_OMITTED_VALUES, _config, train_tears
 from tears_bench.data import get_split
 from tears_bench.errors import TearsBenchError
 from tests.tiny_encoders import build_tiny_encoders

@@ -8,11 +8,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-import tasks.rank as rank_module
-from tasks.common import limit_rows, limit_users, select_users
-from tasks.flip import run_flip
-from tasks.guided import run_guided
-from tasks.rank import run_rank
+import tears_bench.tasks.rank as rank_module
+from tears_bench.tasks.common import limit_rows, limit_users, select_users
+from tears_bench.tasks.flip import run_flip
+from tears_bench.tasks.guided import run_guided
+from tears_bench.tasks.rank import run_rank
 from tears_bench.errors import TearsBenchError
 from tears_bench.harness import RunConfig
 

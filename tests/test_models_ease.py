@@ -6,10 +6,10 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from models.ease import EASE, ease_weights, gram
-from models.evaluate import evaluate
-from models.layers import SparseRows
-from models.pop import Pop
+from tears_bench.models.ease import EASE, ease_weights, gram
+from tears_bench.models.evaluate import evaluate
+from tears_bench.models.layers import SparseRows
+from tears_bench.models.pop import Pop
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -71,7 +71,7 @@ def test_pop_ranks_by_training_popularity_ties_by_index():
 
 
 def test_unimodal_search_finds_the_peak_with_fewer_fits():
-    from models.ease import unimodal_argmax
+    from tears_bench.models.ease import unimodal_argmax
 
     for n in (1, 2, 3, 8):
         for peak in range(n):

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from models.evaluate import evaluate, recommend
+from tears_bench.models.evaluate import evaluate, recommend
 from tears_bench.metrics import exclude_inputs, ndcg_at_k, recall_at_k
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-import models.trainer as trainer
-from models.evaluate import evaluate, model_score_fn
-from models.layers import SparseRows
-from models.registry import MODELS, build_model, resolve_config
+import tears_bench.models.trainer as trainer
+from tears_bench.models.evaluate import evaluate, model_score_fn
+from tears_bench.models.layers import SparseRows
+from tears_bench.models.registry import MODELS, build_model, resolve_config
 from tears_bench.data.split import build_split, model_input
 from tears_bench.data.synthetic import generate
 

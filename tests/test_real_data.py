@@ -22,7 +22,7 @@ def test_ml100k_recbole(shared_data, capsys):
 
 @pytest.mark.slow
 def test_baselines_beat_popularity_on_ml100k(shared_data):
-    from models.trainer import get_trained
+    from tears_bench.models.trainer import get_trained
     from tears_bench.data import get_split
 
     split = get_split("ml-100k", str(shared_data / "ml-100k"))

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-import models.trainer as trainer
-from models.tears_trainer import DEFAULTS, train_tears
+import tears_bench.models.trainer as trainer
+from tears_bench.models.tears_trainer import DEFAULTS, train_tears
 from tears_bench.data import get_split
 from tests.tiny_encoders import CF_FAST
 
@@ -160,7 +160,7 @@ def test_run_does_not_depend_on_cache_history(tiny, tmp_path, fresh_home, monkey
     assert not list(models_dir().glob(f"*/{trainer.CHECKPOINT_NAME}"))
 
     # (d) killed at each stage boundary: after the split, after CF, after TEARS, after the first task
-    import models.tears_trainer as tears_trainer
+    import tears_bench.models.tears_trainer as tears_trainer
     import tears_bench.summaries.registry as summaries_registry
     fresh_home()
     boundaries = [(summaries_registry, "get_summaries"), (tears_trainer, "_Trainer"), (harness, "run_task")]
@@ -337,7 +337,7 @@ class _Terminal:
 ])
 def test_epoch_progress_bar_shows_the_validation_metric_on_a_terminal_only(tty, verbose, progress, bar, lines,
                                                                            monkeypatch, capsys):
-    from models.registry import build_model
+    from tears_bench.models.registry import build_model
     split = get_split(DATASET)
     terminal = _Terminal(tty)
     monkeypatch.setattr("sys.stderr", terminal)

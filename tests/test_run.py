@@ -54,8 +54,8 @@ def test_rerun_resumes_finished_tasks(tiny, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert main(run_args(tiny, out, "flip")) == 0
     first = json.loads((out / "results.json").read_text())["tasks"]["flip"]
-    import tasks.flip
-    monkeypatch.setattr(tasks.flip, "run_flip", lambda *a, **k: pytest.fail("flip should come from the run folder"))
+    import tears_bench.tasks.flip
+    monkeypatch.setattr(tears_bench.tasks.flip, "run_flip", lambda *a, **k: pytest.fail("flip should come from the run folder"))
     capsys.readouterr()
     assert main(run_args(tiny, out, "flip")) == 0
     assert "already done" in capsys.readouterr().out

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from models.tears_trainer import train_tears
-from models.text_heads import AttentionPoolingHead
+from tears_bench.models.tears_trainer import train_tears
+from tears_bench.models.text_heads import AttentionPoolingHead
 from tears_bench.data import get_split
 from tears_bench.text import build_encoder
 from tears_bench.text.sentence_states import SentenceSetEncoder, split_sentences
@@ -53,7 +53,7 @@ def test_the_null_slot_takes_its_share_of_the_attention():
 
 
 def test_auto_is_sentence_attention_for_a_frozen_encoder_read_whole_and_linear_otherwise():
-    from models.text_heads import TEXT_HEADS, resolve_text_head
+    from tears_bench.models.text_heads import TEXT_HEADS, resolve_text_head
     from tears_bench.commands import TEXT_HEAD_CHOICES
 
     assert resolve_text_head("auto", "frozen", 1) == "sentence-attention"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.uniqueness import MIN_SHARED_USERS, run_uniqueness, sample_pairs
+from tears_bench.tasks.uniqueness import MIN_SHARED_USERS, run_uniqueness, sample_pairs
 from tears_bench import results
 from tears_bench.cli import main
 from tears_bench.errors import TearsBenchError

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.common import (alpha_key, bootstrap_ci, bootstrap_weights, check_alphas, genre_ndcg, model_table,
+from tears_bench.tasks.common import (alpha_key, bootstrap_ci, bootstrap_weights, check_alphas, genre_ndcg, model_table,
                           top_k_all)
-from tasks.registry import TASKS, get_task, parse_tasks
+from tears_bench.tasks.registry import TASKS, get_task, parse_tasks
 from tears_bench.errors import TearsBenchError
 
 try:
@@ -53,7 +53,7 @@ def test_rankings_do_not_depend_on_the_user_chunk_size(monkeypatch):
     model = FakeTears(split)
     texts = ["Summary: The user enjoys horror but avoids comedy."] * len(split.test_users)
     whole = top_k_all(model, texts, split.test_input, [0.0, 0.7, 1.0], 20)
-    monkeypatch.setattr("tasks.common.CHUNK_ELEMENTS", 3 * split.n_items * 4)  # 4 users per call
+    monkeypatch.setattr("tears_bench.tasks.common.CHUNK_ELEMENTS", 3 * split.n_items * 4)  # 4 users per call
     calls = model.calls
     chunked = top_k_all(model, texts, split.test_input, [0.0, 0.7, 1.0], 20)
     assert model.calls - calls == -(-len(texts) // 4)

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from tasks.common import limit_users
-from tasks.editors import NOT_FOUND, NO_SUMMARY
-from tasks.flip import run_flip
+from tears_bench.tasks.common import limit_users
+from tears_bench.tasks.editors import NOT_FOUND, NO_SUMMARY
+from tears_bench.tasks.flip import run_flip
 from tears_bench.errors import TearsBenchError
 from tears_bench.metrics import genre_ndcg_at_k, top_k
 

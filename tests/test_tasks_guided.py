@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from tasks.common import limit_users
-from tasks.guided import guided_texts, run_guided
+from tears_bench.tasks.common import limit_users
+from tears_bench.tasks.guided import guided_texts, run_guided
 from tears_bench.errors import TearsBenchError
 from tears_bench.metrics import genre_ndcg_at_k, top_k
 

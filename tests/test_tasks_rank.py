@@ -10,9 +10,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from tasks.common import ranks_of
-from tasks.editors import Editor, NO_SUMMARY
-from tasks.rank import NO_ELIGIBLE, run_rank
+from tears_bench.tasks.common import ranks_of
+from tears_bench.tasks.editors import Editor, NO_SUMMARY
+from tears_bench.tasks.rank import NO_ELIGIBLE, run_rank
 from tears_bench.errors import TearsBenchError
 
 try:

@@ -6,7 +6,7 @@ import json
 import pytest
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu as nltk_bleu
 
-from tasks.uniqueness import run_uniqueness, sample_pairs, sentence_bleu, tokenize
+from tears_bench.tasks.uniqueness import run_uniqueness, sample_pairs, sentence_bleu, tokenize
 from tears_bench.errors import TearsBenchError
 
 TEXTS = {

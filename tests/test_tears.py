@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.alignment import ALIGNMENTS
-from models.tears import Tears
-from models.tears_trainer import SWEEP_ALPHAS, train_tears
-from models.trainer import get_trained
+from tears_bench.models.alignment import ALIGNMENTS
+from tears_bench.models.tears import Tears
+from tears_bench.models.tears_trainer import SWEEP_ALPHAS, train_tears
+from tears_bench.models.trainer import get_trained
 from tears_bench.data import get_split, model_input
 from tests.tiny_encoders import build_tiny_encoders
 

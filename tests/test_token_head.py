@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-import models.trainer as trainer
-from models.tears_trainer import train_tears
-from models.text_heads import AttentionPoolingHead
+import tears_bench.models.trainer as trainer
+from tears_bench.models.tears_trainer import train_tears
+from tears_bench.models.text_heads import AttentionPoolingHead
 from tears_bench.data import get_split
 from tears_bench.errors import TearsBenchError
 from tears_bench.text import build_encoder

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-import models.trainer as trainer
+import tears_bench.models.trainer as trainer
 from tears_bench.cli import main
 
 DATASET = "synthetic:users=300,items=200,seed=2"

@@ -60,7 +60,7 @@ def fast_tears_setup(root: Path):
     not accuracy); yields the tiny BERT encoder spec."""
     import pytest
 
-    from models.tears_trainer import DEFAULTS
+    from tears_bench.models.tears_trainer import DEFAULTS
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TEARS_BENCH_HOME", str(root / "home"))

@@ -9,7 +9,7 @@ returned unchanged.
 """
 from __future__ import annotations
 
-from tasks.editors.base import (NO_SUMMARY, NO_TEXT, NOT_FOUND, OUTSIDE_LIST, SAME_GENRE, Editor, GenrePair,
+from tears_bench.tasks.editors.base import (NO_SUMMARY, NO_TEXT, NOT_FOUND, OUTSIDE_LIST, SAME_GENRE, Editor, GenrePair,
                                 Skip)
 from tears_bench.errors import TearsBenchError
 
@@ -35,12 +35,12 @@ def get_editor(spec, base_url: str | None = None, concurrency: int = 8, **option
         raise TearsBenchError(f"an editor must be a name or an editor object, got {type(spec).__name__}")
     name = spec.strip()
     if name.lower() in OFFLINE_ALIASES:
-        from tasks.editors.offline import OfflineEditor
+        from tears_bench.tasks.editors.offline import OfflineEditor
 
         return OfflineEditor()
     provider, sep, model = name.partition(":")
     if sep and provider.strip().lower() in LLM_PROVIDERS and model.strip():
-        from tasks.editors.llm import LLMEditor
+        from tears_bench.tasks.editors.llm import LLMEditor
 
         return LLMEditor(f"{provider.strip().lower()}:{model.strip()}", base_url=base_url,
                          concurrency=concurrency, **options)

@@ -12,8 +12,8 @@ import json
 import re
 from typing import Any, Sequence
 
-from tasks.editors.base import NO_TEXT, NOT_FOUND, OUTSIDE_LIST, SAME_GENRE, Editor, GenrePair, Skip
-from tasks.editors.lexicon import normalise
+from tears_bench.tasks.editors.base import NO_TEXT, NOT_FOUND, OUTSIDE_LIST, SAME_GENRE, Editor, GenrePair, Skip
+from tears_bench.tasks.editors.lexicon import normalise
 
 PROMPT_VERSION = "editor-v1"
 SYSTEM = "You are a helpful assistant that reads and edits short descriptions of a user's tastes."

@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from tasks.editors import lexicon as lx
-from tasks.editors.base import Editor, GenrePair
+from tears_bench.tasks.editors import lexicon as lx
+from tears_bench.tasks.editors.base import Editor, GenrePair
 
 _WORD = re.compile(r"[a-z]+(?:n't|'t)?", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*\n")

@@ -12,10 +12,10 @@ def register(subparsers) -> None:
 # (heading, module, registry attribute): each registry maps a name to an object with a description.
 REGISTRIES = [
     ("datasets", "tears_bench.data.registry", "DATASETS"),
-    ("models", "models.registry", "MODELS"),
-    ("tasks", "tasks.registry", "TASKS"),
+    ("models", "tears_bench.models.registry", "MODELS"),
+    ("tasks", "tears_bench.tasks.registry", "TASKS"),
     ("summarizers", "tears_bench.summaries.registry", "SUMMARIZERS"),
-    ("editors", "tasks.editors", "EDITORS"),
+    ("editors", "tears_bench.tasks.editors", "EDITORS"),
 ]
 
 

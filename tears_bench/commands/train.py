@@ -1,7 +1,7 @@
 """`tears-bench train`: train a model end to end, print validation and test metrics, write
 DIR/metrics.json, DIR/config.json and DIR/model.pt.
 
-The model comes from models.registry.MODELS. Standard models go through models.trainer.get_trained,
+The model comes from tears_bench.models.registry.MODELS. Standard models go through models.trainer.get_trained,
 so an identical second command reuses the cached model instead of retraining. A registry entry with
 its own training (TEARS) supplies `add_arguments(parser)` for its options and `train(args) ->
 (metrics dict, output folder)`; this command then prints that dict's 'val'/'test' parts (flat {metric: value}, or
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 
 
 def _add_model_arguments(parser) -> None:
-    from models.registry import MODELS
+    from tears_bench.models.registry import MODELS
 
     parser.add_argument("--model", required=True, choices=sorted(MODELS), metavar="NAME",
                         help=f"one of: {', '.join(MODELS)}")
@@ -63,7 +63,7 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def run(args) -> int:
-    from models.registry import get_spec
+    from tears_bench.models.registry import get_spec
     from tears_bench.storage import atomic_write_json, check_writable_dir
 
     check_writable_dir(args.output or "results/train", "--output" if args.output else "results folder")
@@ -79,7 +79,7 @@ def run(args) -> int:
 
 
 def train_standard(args) -> tuple[dict, Path]:
-    from models.trainer import get_trained
+    from tears_bench.models.trainer import get_trained
     from tears_bench.data.registry import get_split
     from tears_bench.storage import atomic_write_json
 
