@@ -9,7 +9,7 @@ loaded (loading takes about a second and is the same for all), in one process:
 
 - the reference: ``transformers.AutoModel`` in fp32, right-padded batches in input order (one row per
   ``--batch-sizes`` value), mean pooling -- what a user would write without this suite;
-- ``FrozenEmbeddings`` (tears_bench.text.encoders) at each precision: unpadded, one text a call,
+- ``FrozenEmbeddings`` (tears_bench.text.frozen) at each precision: unpadded, one text a call,
   vectors written to the disk cache as in a real run; the one marked "default" is what ``minilm``
   gives on this machine;
 - int8 dynamic quantisation of every Linear layer (torch.ao quantize_dynamic), unpadded: measured for
@@ -90,7 +90,7 @@ def int8_dynamic(spec: str, texts: list[str]):
     import torch
 
     from tears_bench.text import TextEncoder
-    from tears_bench.text.encoders import unpadded_batches
+    from tears_bench.text.frozen import unpadded_batches
 
     encoder = TextEncoder.from_spec(spec, precision="fp32")
     with torch.inference_mode():  # torch.ao is deprecated in favour of torchao, still shipped with torch
@@ -151,7 +151,9 @@ def _run(args, home: Path) -> int:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from tears_bench.text.encoders import cpu_has_native_bf16, parse_encoder_spec, resolve_encoder
+    from tears_bench.text.encoders import cpu_has_native_bf16
+    from tears_bench.text.loading import resolve_encoder
+    from tears_bench.text.spec import parse_encoder_spec
 
     hf_logging.disable_progress_bar()
     if args.threads:

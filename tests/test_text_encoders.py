@@ -149,7 +149,7 @@ def test_cache_key_follows_the_encoder_settings(tiny_models, tmp_path):
 
 
 def test_unpadded_batches_group_equal_lengths_longest_first():
-    from tears_bench.text.encoders import unpadded_batches
+    from tears_bench.text.frozen import unpadded_batches
 
     ids = [[1, 2], [1, 2, 3], [4, 5], [6], [7, 8], [9, 9, 9]]
     assert unpadded_batches(ids, 2) == [[1, 5], [0, 2], [4], [3]]

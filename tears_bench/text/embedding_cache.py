@@ -2,7 +2,7 @@
 
 Layout: ``storage.cache_dir("embeddings") / <key> /`` where ``key = stable_hash(identity)`` and
 ``identity`` is everything that determines an embedding (model name, weights fingerprint, pooling,
-max_length, dim; see ``tears_bench.text.encoders``). The folder holds ``meta.json`` (that identity,
+max_length, dim; see ``tears_bench.text.identity``). The folder holds ``meta.json`` (that identity,
 for humans) and one or more ``part-*.npz`` files, each an uncompressed NumPy archive with
 ``digests`` (uint8 [n, 32], the sha256 of each UTF-8 text) and ``vectors`` (float32 [n, dim]).
 

@@ -109,7 +109,7 @@ class TokenStateStore:
 class TokenStateEncoder(nn.Module):
     """Frozen mode for token-level heads: ``encode(texts) -> TokenStates`` (no trainable parameters).
 
-    Wraps a FrozenTextEncoder (tears_bench.text.encoders) for its identity and its lazily loaded
+    Wraps a FrozenTextEncoder (tears_bench.text.frozen) for its identity and its lazily loaded
     TextEncoder; the weights are loaded only when a text is missing from the cache."""
 
     mode = "frozen"
@@ -194,7 +194,7 @@ class TokenStateEncoder(nn.Module):
 
 def cache_token_states(texts: Sequence[str], encoder_spec: str = "minilm", progress: bool = True) -> dict:
     """Fills the token-state cache for `texts` (a one-off cost); returns counts and seconds."""
-    from tears_bench.text.encoders import build_encoder
+    from tears_bench.text.build import build_encoder
 
     started = time.perf_counter()
     encoder = TokenStateEncoder(build_encoder(encoder_spec, mode="frozen"), progress=progress)
