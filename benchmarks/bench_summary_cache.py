@@ -15,6 +15,10 @@ import shutil
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the fake server is a test double: tests/fake_llm_server.py
 
 
 def main() -> int:
@@ -32,7 +36,7 @@ def main() -> int:
     from tears_bench.data.synthetic import generate
     from tears_bench.llm import complete_many
     from tears_bench.llm.base import normalise_messages
-    from tears_bench.llm.fake_server import FakeLLMServer
+    from tests.fake_llm_server import FakeLLMServer
     from tears_bench.summaries import get_summaries, summary_messages
     from tears_bench.storage import cache_dir
 

@@ -4,9 +4,9 @@
         [--summaries file:../shared/data/summaries/tears-gpt4-ml-1m.json] [--encoder minilm]
         [--segments 4] [--tears tears-base,tears-multvae] [--json out.json]
 
-For the users that have a summary, each row fits a ridge regression (tears_bench.readout: closed
-form, lambda chosen on validation NDCG@20) from one feature vector per user to the training users'
-positives, and ranks the held-out users' items with it (fold-in excluded):
+For the users that have a summary, each row fits a ridge regression (text_readout.py, beside this
+script: closed form, lambda chosen on validation NDCG@20) from one feature vector per user to the
+training users' positives, and ranks the held-out users' items with it (fold-in excluded):
   - the frozen encoder's embedding of the whole summary, and of its K segments (--segments);
   - TF-IDF words of the summary (no encoder at all);
   - the genres the summary names, with the sentiment the offline editor's lexicon reads for each;
@@ -60,7 +60,7 @@ def _genre_profile(fold_in, genre_matrix):
 
 def _feature_sets(args, split, parts):
     """label -> {train, val, test} feature matrices, built lazily in the table's order."""
-    from tears_bench.readout import tfidf_features
+    from text_readout import tfidf_features
     from tears_bench.text import build_encoder
     from tears_bench.text.segments import SegmentedEncoder
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tears_bench.tasks.common import bootstrap_ci, bootstrap_weights
     from tears_bench.data import get_split
-    from tears_bench.readout import select_ridge
+    from text_readout import select_ridge
     from tears_bench.summaries.registry import get_summaries
 
     split = get_split(args.dataset, data_dir=args.data_dir)

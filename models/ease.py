@@ -67,8 +67,6 @@ def unimodal_argmax(n: int, f) -> int:
 
 
 class EASE(nn.Module):
-    has_kl = False
-
     def __init__(self, n_items: int, lambdas: tuple | list = DEFAULT_LAMBDAS, select_metric: str = "ndcg@50"):
         super().__init__()
         self.n_items, self.lambdas, self.select_metric = n_items, tuple(float(x) for x in lambdas), select_metric

@@ -29,8 +29,6 @@ from tears_bench.models.losses import multinomial_nll
 
 
 class MacridVAE(nn.Module):
-    has_kl = True
-
     def __init__(self, n_items: int, kfac: int = 2, dfac: int = 200, hidden: int = 400, dropout: float = 0.5,
                  tau: float = 0.1, std: float = 0.075, nogb: bool = False):
         super().__init__()

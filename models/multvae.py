@@ -28,8 +28,6 @@ DETERMINISTIC_LOGVAR = -20.0
 
 
 class MultVAE(nn.Module):
-    has_kl = True
-
     def __init__(self, n_items: int, hidden: int = 600, latent: int = 400, dropout: float = 0.5, lam: float = 0.0):
         super().__init__()
         self.n_items, self.latent_dim, self.dropout, self.lam = n_items, latent, dropout, lam
@@ -70,8 +68,6 @@ class MultVAE(nn.Module):
 
 
 class MultDAE(nn.Module):
-    has_kl = False
-
     def __init__(self, n_items: int, hidden: int = 600, latent: int = 400, dropout: float = 0.5, lam: float = 2e-5):
         super().__init__()
         self.n_items, self.latent_dim, self.dropout, self.lam = n_items, latent, dropout, lam

@@ -12,8 +12,6 @@ from tears_bench.models.layers import Rows
 
 
 class Pop(nn.Module):
-    has_kl = False
-
     def __init__(self, n_items: int):
         super().__init__()
         self.n_items = n_items

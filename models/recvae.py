@@ -65,8 +65,6 @@ class CompositePrior(nn.Module):
 
 
 class RecVAE(nn.Module):
-    has_kl = False  # the KL weight is gamma * |input|, not annealed by the trainer
-
     def __init__(self, n_items: int, hidden: int = 600, latent: int = 400, gamma: float = 0.005,
                  dropout: float = 0.5, enc_passes: int = 3, dec_passes: int = 1):
         super().__init__()

@@ -14,7 +14,7 @@ from tears_bench.tasks.editors import NOT_FOUND, OUTSIDE_LIST, SAME_GENRE, Skip,
 from tears_bench.tasks.editors.llm import LLMEditor, clean_five_words, clean_summary, parse_genre_answer
 from tears_bench.tasks.editors.offline import OfflineEditor
 from tears_bench.tasks.flip import run_flip
-from tears_bench.llm.fake_server import FakeLLMServer, Reply
+from tests.fake_llm_server import FakeLLMServer, Reply
 
 try:
     from test_tasks_fake import FakeTears, hand_summaries, small_split

@@ -15,7 +15,7 @@ from tears_bench.errors import TearsBenchError
 from tears_bench.llm import CompletionCache, RetryPolicy, complete_many, get_client
 from tears_bench.llm.base import Completion, ProviderSpec, normalise_params, redact_text, redact_url, url_secrets
 from tears_bench.llm.cache import ANSWERED, BUSY, CLAIMED, HOST, default_path, request_key
-from tears_bench.llm.fake_server import FakeLLMServer, Reply, default_text
+from tests.fake_llm_server import FakeLLMServer, Reply, default_text
 
 FAST = RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01)
 SPECS = {"openai": ("openai:gpt-4o-mini", "openai_base_url"),

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tears_bench.llm import CompletionCache
-from tears_bench.llm.fake_server import FakeLLMServer, Reply
+from tests.fake_llm_server import FakeLLMServer, Reply
 
 DATASET = "synthetic:users=200,items=300,seed=0"
 SLOW = 20.0  # seconds a slow answer takes; the request timeout is longer still

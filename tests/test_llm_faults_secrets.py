@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tears_bench.cli import main
-from tears_bench.llm.fake_server import FakeLLMServer, Reply
+from tests.fake_llm_server import FakeLLMServer, Reply
 
 PASSWORD, TOKEN = "hunter2pass", "GATEWAYSECRET42"
 DATASET = "synthetic:users=200,items=300,seed=4"

@@ -12,7 +12,7 @@ import pytest
 from tears_bench.errors import TearsBenchError
 from tears_bench.llm import CompletionCache, RetryPolicy, complete_many, get_client, parse_provider
 from tears_bench.llm.base import retry_after_seconds
-from tears_bench.llm.fake_server import FakeLLMServer, Reply, default_text
+from tests.fake_llm_server import FakeLLMServer, Reply, default_text
 
 FAST = RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01)
 PROVIDERS = {

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from tears_bench.readout import fit_ridge, normalised_rows, select_ridge, tfidf_features
+from benchmarks.text_readout import fit_ridge, normalised_rows, select_ridge, tfidf_features
 
 
 def test_normalised_rows_sum_to_one_and_keep_empty_rows():

@@ -9,7 +9,7 @@ from tears_bench.cli import main
 from tears_bench.data.split import build_split
 from tears_bench.data.synthetic import generate
 from tears_bench.errors import TearsBenchError
-from tears_bench.llm.fake_server import FakeLLMServer, Reply, default_text
+from tests.fake_llm_server import FakeLLMServer, Reply, default_text
 from tears_bench.summaries import PROMPT_VERSION, get_summaries, summary_messages
 from tears_bench.summaries.prompt import system_instruction
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 from tears_bench.tasks.editors.base import (NO_SUMMARY, NO_TEXT, NOT_FOUND, OUTSIDE_LIST, SAME_GENRE, Editor, GenrePair,
                                 Skip)
 from tears_bench.errors import TearsBenchError
-
-LLM_PROVIDERS = ("openai", "anthropic", "openai-compatible", "hf")
+from tears_bench.llm.base import PROVIDERS
 
 # name -> description, for `tears-bench ls`.
 EDITORS: dict[str, str] = {
@@ -39,7 +38,7 @@ def get_editor(spec, base_url: str | None = None, concurrency: int = 8, **option
 
         return OfflineEditor()
     provider, sep, model = name.partition(":")
-    if sep and provider.strip().lower() in LLM_PROVIDERS and model.strip():
+    if sep and provider.strip().lower() in PROVIDERS and model.strip():
         from tears_bench.tasks.editors.llm import LLMEditor
 
         return LLMEditor(f"{provider.strip().lower()}:{model.strip()}", base_url=base_url,

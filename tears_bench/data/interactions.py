@@ -68,13 +68,3 @@ class Interactions:
             timestamp=None if self.timestamp is None else self.timestamp[rows],
             has_ratings=self.has_ratings,
         )
-
-    def keep_rows(self, rows: np.ndarray) -> "Interactions":
-        """Keep the ratings where the boolean mask is true; users left without ratings are dropped."""
-        kept = Interactions(
-            name=self.name, kind=self.kind, user_ids=self.user_ids, catalog=self.catalog,
-            user=self.user[rows], item=self.item[rows], rating=self.rating[rows],
-            timestamp=None if self.timestamp is None else self.timestamp[rows],
-            has_ratings=self.has_ratings,
-        )
-        return kept.keep_users(np.bincount(kept.user, minlength=len(self.user_ids)) > 0)

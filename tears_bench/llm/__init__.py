@@ -68,13 +68,6 @@ def get_client(spec: str | ProviderSpec, base_url: str | None = None, timeout: f
     return HFClient(parsed.model)
 
 
-def check_client(spec: str | ProviderSpec, base_url: str | None = None) -> None:
-    """Fail early (missing key, missing base URL) without loading a local model."""
-    parsed = spec if isinstance(spec, ProviderSpec) else parse_provider(spec)
-    if parsed.provider != "hf":
-        get_client(parsed, base_url)
-
-
 def complete_many(
     provider_spec: str,
     list_of_message_lists: Sequence[Sequence[Message | Mapping[str, str]]],

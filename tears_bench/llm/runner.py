@@ -59,8 +59,7 @@ class RetryPolicy:
 
 @dataclass
 class RunStats:
-    """What a batch of requests cost. `usage`/`cost` count new requests only (what was paid now);
-    `usage_all` counts every answer, cached or not (what the whole set costs)."""
+    """What a batch of requests cost. `usage`/`cost` count new requests only (what was paid now)."""
 
     spec: ProviderSpec
     requests: int = 0
@@ -70,16 +69,11 @@ class RunStats:
     empty: int = 0
     truncated: int = 0
     usage: Usage = field(default_factory=Usage)
-    usage_all: Usage = field(default_factory=Usage)
     seconds: float = 0.0
 
     @property
     def cost(self) -> float | None:
         return estimate_cost(self.spec, self.usage)
-
-    @property
-    def cost_all(self) -> float | None:
-        return estimate_cost(self.spec, self.usage_all)
 
     def as_dict(self) -> dict[str, Any]:
         return {"provider": str(self.spec), "requests": self.requests, "from_cache": self.from_cache,
@@ -134,7 +128,6 @@ def run_requests(
             for i in where:
                 results[i] = found[key]
                 stats.from_cache += 1
-                stats.usage_all += found[key].usage
                 _count_flags(stats, found[key])
                 if on_result:
                     on_result(i, found[key])
@@ -325,7 +318,6 @@ def _record(new: bool, key, completion, positions, results, stats, bar, on_resul
         stats.usage += completion.usage
     else:
         stats.from_cache += len(positions[key])
-    stats.usage_all += completion.usage
     _count_flags(stats, completion)
     for i in positions[key]:
         results[i] = completion

@@ -1,4 +1,4 @@
-"""A local stand-in for the OpenAI and Anthropic HTTP APIs, for tests and benchmarks.
+"""A local stand-in for the OpenAI and Anthropic HTTP APIs, a test double for tests and benchmarks.
 
 Standard library only. It answers POST /v1/chat/completions (OpenAI and compatible servers) and
 POST /v1/messages (Anthropic) with bodies shaped like the real APIs, usage included, counts every
