@@ -13,16 +13,13 @@ import numpy as np
 import torch
 
 from tears_bench.errors import TearsBenchError
-from tears_bench.metrics import exclude_inputs, genre_ndcg_at_k
+from tears_bench.metrics import exclude_inputs, genre_ndcg_at_k, scored_batches, top_k
+from tears_bench.models.tears import alpha_key  # re-exported: the tasks name results by it too
 
 RESERVED_KEYS = ("meta", "references")
 CHUNK_ELEMENTS = 1 << 25  # scores held at once: alphas x users x items (128 MiB of float32)
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
-
-
-def alpha_key(alpha: float) -> str:
-    return f"{alpha:.1f}"
 
 
 def check_alphas(alphas: Iterable[float] | None, default: Sequence[float] = (1.0,)) -> list[float]:
@@ -128,10 +125,17 @@ def chunks(n_users: int, n_alphas: int, n_items: int, chunk_elements: int | None
 
 
 def recommend_chunks(model, texts: Sequence[str], fold_in, alphas: Sequence[float]):
-    """Yield (user slice, scores [A, u, I]) with fold-in items at -inf, a chunk of users at a time."""
-    for rows in chunks(len(texts), len(alphas), fold_in.shape[1]):
-        scores = model.recommend(list(texts[rows]), fold_in[rows], list(alphas))
-        scores = torch.as_tensor(scores).detach().cpu()
+    """Yield (user slice, scores [A, u, I]) with fold-in items at -inf, a chunk of users at a time.
+
+    The model's `recommend` already puts the fold-in items at -inf (the model interface), so the
+    scores are not masked a second time.
+    """
+    def score(x, rows):
+        return model.recommend(list(texts[rows]), x, list(alphas))
+
+    batches = chunks(len(texts), len(alphas), fold_in.shape[1])
+    for rows, scores in scored_batches(score, fold_in, batches, exclude=False):
+        scores = scores.detach().cpu()
         if scores.dim() != 3 or scores.shape[0] != len(alphas):
             raise TearsBenchError(f"{getattr(model, 'name', model)}.recommend returned shape {tuple(scores.shape)}, "
                                   f"expected [alphas, users, items]")
@@ -140,9 +144,7 @@ def recommend_chunks(model, texts: Sequence[str], fold_in, alphas: Sequence[floa
 
 def top_k_all(model, texts: Sequence[str], fold_in, alphas: Sequence[float], k: int) -> torch.Tensor:
     """Ranked item indices [A, U, k] (best first) for every alpha, in user chunks."""
-    parts = [torch.topk(scores, min(k, scores.shape[-1]), dim=-1, sorted=True).indices
-             for _, scores in recommend_chunks(model, texts, fold_in, alphas)]
-    return torch.cat(parts, dim=1)
+    return torch.cat([top_k(scores, k) for _, scores in recommend_chunks(model, texts, fold_in, alphas)], dim=1)
 
 
 def decode_scores(model, z: torch.Tensor, fold_in) -> torch.Tensor:

@@ -28,6 +28,7 @@ import torch
 from tears_bench.tasks.common import (check_alphas, chunks, decode_scores, genre_ndcg, limit_rows, model_table, rounded,
                           select_users)
 from tears_bench.errors import TearsBenchError
+from tears_bench.metrics import top_k
 
 N_GENRES = 10
 K = 20
@@ -122,5 +123,4 @@ def _latent(encode, inputs) -> torch.Tensor:
 
 
 def _top(model, z: torch.Tensor, fold_in, k: int) -> torch.Tensor:
-    scores = decode_scores(model, z, fold_in)
-    return torch.topk(scores, min(k, scores.shape[-1]), dim=-1, sorted=True).indices
+    return top_k(decode_scores(model, z, fold_in), k)
