@@ -34,7 +34,8 @@ def measure(args) -> dict:
 
     from tears_bench.models.evaluate import default_batch_size, evaluate, model_score_fn
     from tears_bench.models.registry import build_model, get_spec, resolve_config
-    from tears_bench.models.trainer import evaluate_model, fit, resolve_device
+    from tears_bench.device import resolve_device
+    from tears_bench.models.trainer import evaluate_model, fit
     from tears_bench.data.registry import get_split
     from tears_bench.data.split import model_input
 

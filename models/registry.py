@@ -5,20 +5,16 @@ drive the trainer (`TRAINER_DEFAULTS`). `resolve_config(name, overrides)` fills 
 rejects unknown keys.
 
 Adding a model: add a `ModelSpec` to MODELS here, or call `register_model(spec)` from a module
-listed in PLUGIN_MODULES (imported at the end of this file when present). A spec whose training
-is not the standard one (TEARS: summaries, a text encoder, a trained VAE underneath) sets
-  - `add_arguments(parser)`: adds its own options to `tears-bench train` (e.g. --summaries,
-    --encoder, --encoder-mode, --align); a function shared by several specs is called once;
-  - `train(args) -> metrics dict` or `(metrics dict, output folder)`: what `tears-bench train
-    --model NAME` runs instead of the standard path; the dict's 'val'/'test' parts are printed as
-    the metrics table and the dict is written to DIR/metrics.json.
+listed in PLUGIN_MODULES (imported at the end of this file when present). A spec is data only:
+the registry knows nothing of the command line. `fit` names how the model is trained: 'gradient'
+(models.trainer.fit), 'closed_form' (model.fit) or 'tears' (models.tears_trainer.train_tears, on
+summaries; `tears-bench train` adds its options in tears_bench.commands._train_tears).
 """
 from __future__ import annotations
 
 import importlib
 import inspect
 from dataclasses import dataclass, field
-from typing import Callable
 
 from tears_bench.errors import TearsBenchError
 
@@ -35,9 +31,9 @@ class ModelSpec:
     description: str
     factory: str  # 'module:Class', imported when used
     defaults: dict = field(default_factory=dict)
-    fit: str = "gradient"  # 'gradient' (models.trainer.fit) or 'closed_form' (model.fit(X, val_in, val_target, evaluate_fn))
-    train: Callable | None = None  # CLI hook: train(args) -> metrics dict or (metrics dict, output folder)
-    add_arguments: Callable | None = None  # CLI hook: adds the hook's options to `tears-bench train`
+    # 'gradient' (models.trainer.fit), 'closed_form' (model.fit(X, val_in, val_target, evaluate_fn))
+    # or 'tears' (models.tears_trainer.train_tears)
+    fit: str = "gradient"
 
     def model_class(self):
         module, _, cls = self.factory.partition(":")
@@ -54,23 +50,25 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 for _spec in [
     ModelSpec("pop", "item popularity among training users, the same list for everyone (the floor)",
-              "models.pop:Pop", {}, fit="closed_form"),
+              "tears_bench.models.pop:Pop", {}, fit="closed_form"),
     ModelSpec("ease", "EASE (Steck 2019): closed-form item-item weights, lambda picked on validation",
-              "models.ease:EASE", {"lambdas": [10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0],
-                                   "select_metric": "ndcg@50"}, fit="closed_form"),
+              "tears_bench.models.ease:EASE",
+              {"lambdas": [10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0], "select_metric": "ndcg@50"},
+              fit="closed_form"),
     ModelSpec("multdae", "MultDAE (Liang et al. 2018): denoising autoencoder, multinomial likelihood",
-              "models.multvae:MultDAE", {**TRAINER_DEFAULTS, "hidden": 600, "latent": 400, "dropout": 0.5,
-                                         "lam": 2e-5}),
+              "tears_bench.models.multvae:MultDAE",
+              {**TRAINER_DEFAULTS, "hidden": 600, "latent": 400, "dropout": 0.5, "lam": 2e-5}),
     ModelSpec("multvae", "MultVAE (Liang et al. 2018): VAE with multinomial likelihood, annealed KL",
-              "models.multvae:MultVAE", {**TRAINER_DEFAULTS, "hidden": 600, "latent": 400, "dropout": 0.5,
-                                         "lam": 0.0}),
+              "tears_bench.models.multvae:MultVAE",
+              {**TRAINER_DEFAULTS, "hidden": 600, "latent": 400, "dropout": 0.5, "lam": 0.0}),
     ModelSpec("recvae", "RecVAE (Shenbin et al. 2020): residual encoder, composite prior, alternating updates",
-              "models.recvae:RecVAE", {**TRAINER_DEFAULTS, "epochs": 50, "lr": 5e-4, "hidden": 600,
-                                       "latent": 400, "gamma": 0.005, "dropout": 0.5, "enc_passes": 3,
-                                       "dec_passes": 1}),
+              "tears_bench.models.recvae:RecVAE",
+              {**TRAINER_DEFAULTS, "epochs": 50, "lr": 5e-4, "hidden": 600, "latent": 400, "gamma": 0.005,
+               "dropout": 0.5, "enc_passes": 3, "dec_passes": 1}),
     ModelSpec("macridvae", "MacridVAE (Ma et al. 2019): K=2 disentangled concept latents of 200 (400 in all)",
-              "models.macridvae:MacridVAE", {**TRAINER_DEFAULTS, "kfac": 2, "dfac": 200, "hidden": 400,
-                                             "dropout": 0.5, "tau": 0.1, "std": 0.075, "nogb": False}),
+              "tears_bench.models.macridvae:MacridVAE",
+              {**TRAINER_DEFAULTS, "kfac": 2, "dfac": 200, "hidden": 400, "dropout": 0.5, "tau": 0.1,
+               "std": 0.075, "nogb": False}),
 ]:
     register_model(_spec)
 

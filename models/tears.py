@@ -8,14 +8,22 @@ latents are decoded by the VAE's decoder, which is fine-tuned. Loss =
 TEARS Base: text only, with a fresh MultVAE-shaped decoder.
 
 alpha is the weight of the TEXT latent everywhere: z = alpha * z_text + (1 - alpha) * z_cf.
+
+Inference (`TearsRecommender`, `score_users`) lives here next to the network; training, selection
+and caching are models.tears_trainer's.
 """
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn as nn
 
+from tears_bench.data.split import model_input
+from tears_bench.errors import TearsBenchError
+from tears_bench.metrics import exclude_inputs
 from tears_bench.models.alignment import ALIGNMENTS
 from tears_bench.models.losses import loss_term_factors, multinomial_nll
 from tears_bench.models.text_heads import make_text_head
@@ -114,3 +122,60 @@ class Tears(nn.Module):
             return text_scores.unsqueeze(0).expand(len(alphas), *text_scores.shape)
         mu_cf, _ = self.cf_posterior(ratings)
         return torch.stack([self.decode(a * mu_t + (1 - a) * mu_cf) for a in alphas])
+
+
+def alpha_key(alpha: float) -> str:
+    """The key of an alpha in metrics and results ('0.5'): one decimal, so 0.5 and 0.50 are one alpha."""
+    return f"{alpha:.1f}"
+
+
+def dense(matrix, device) -> torch.Tensor:
+    return torch.from_numpy(matrix.toarray()).to(device)
+
+
+@torch.no_grad()
+def score_users(net: Tears, embed: Callable[[np.ndarray], torch.Tensor], fold_in, alphas, device,
+                batch_size: int = 1024) -> torch.Tensor:
+    """Scores [len(alphas), users, items] on the CPU, fold-in items at -inf, in batches of users;
+    `embed(rows)` gives the text embeddings of those rows (positions into `fold_in`)."""
+    out = []
+    for start in range(0, fold_in.shape[0], batch_size):
+        rows = np.arange(start, min(start + batch_size, fold_in.shape[0]))
+        ratings = None if net.text_only else dense(model_input(fold_in[rows]), device)
+        scores = net.scores(embed(rows), ratings, alphas)
+        out.append(torch.stack([exclude_inputs(s, fold_in[rows]) for s in scores]).cpu())
+    return torch.cat(out, dim=1)
+
+
+class TearsRecommender:
+    """A trained TEARS model as the tasks use it: latents, decoding and batched recommendation."""
+
+    def __init__(self, name: str, net: Tears, encoder, device: torch.device, batch_size: int = 1024):
+        self.name, self.net, self.encoder, self.device = name, net.eval(), encoder, device
+        encoder.eval()  # no dropout (LoRA or the encoder's own) when recommending
+        self.text_only = net.text_only
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def text_latent(self, summaries: list[str]) -> torch.Tensor:
+        embeddings = self.encoder.encode(list(summaries)).to(self.device)
+        return self.net.text_posterior(embeddings)[0]
+
+    @torch.no_grad()
+    def cf_latent(self, fold_in) -> torch.Tensor:
+        if self.text_only:
+            raise TearsBenchError(f"{self.name} has no CF latent (text only)")
+        return self.net.cf_posterior(dense(model_input(fold_in), self.device))[0]
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net.decode(z.to(self.device))
+
+    def recommend(self, summaries: list[str], fold_in, alphas) -> torch.Tensor:
+        """Scores [len(alphas), users, items], fold-in items at -inf; the text is encoded once."""
+        summaries = list(summaries)
+        if len(summaries) != fold_in.shape[0]:
+            raise TearsBenchError(f"recommend: {len(summaries)} summaries for {fold_in.shape[0]} fold-in rows; "
+                                  "pass one summary per user")
+        return score_users(self.net, lambda rows: self.encoder.encode([summaries[r] for r in rows]).to(self.device),
+                           fold_in, [float(a) for a in alphas], self.device, self.batch_size)

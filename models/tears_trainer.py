@@ -4,11 +4,11 @@
 model from the cache or trains it: AdamW (lr 1e-4, batch 64), checkpoint selection on validation
 NDCG@50 averaged over alpha 0, 0.5, 1 (text only for TEARS Base), then the alpha sweep 0.0..1.0 on
 validation NDCG@20 picks `best_alpha`. Users without a summary are left out of TEARS training and
-evaluation; the CF baseline is re-evaluated on exactly the users TEARS is evaluated on.
+evaluation; the CF baseline is re-evaluated on exactly the users TEARS is evaluated on. The trained
+model is used through models.tears.TearsRecommender; its files follow models.model_cache.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tears_bench.models.tears import Tears
 from tears_bench.data.split import Split, model_input
+from tears_bench.device import resolve_device
 from tears_bench.errors import TearsBenchError
 from tears_bench.metrics import exclude_inputs, ndcg_at_k, recall_at_k
-from tears_bench.storage import atomic_write_bytes, atomic_write_json, cache_dir, quarantine, stable_hash
+from tears_bench.models.model_cache import CHECKPOINT_NAME, read_json, read_tensors, write_entry
+from tears_bench.models.tears import Tears, TearsRecommender, alpha_key, dense, score_users
+from tears_bench.storage import cache_dir, stable_hash
 
 TEARS_MODELS = {
     "tears-base": None,
@@ -48,56 +50,6 @@ METRIC_KS = {"ndcg": (10, 20, 50, 100), "recall": (20, 50)}
 TEARS_VERSION = 2  # 2: seeded from its own key (version 1 depended on the process's RNG history)
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TearsBenchError("--device cuda asked for, but torch sees no CUDA device")
-    return torch.device(device)
-
-
-def alpha_key(alpha: float) -> str:
-    return f"{alpha:.1f}"
-
-
-class TearsRecommender:
-    """A trained TEARS model as the tasks use it: latents, decoding and batched recommendation."""
-
-    def __init__(self, name: str, net: Tears, encoder, device: torch.device, batch_size: int = 1024):
-        self.name, self.net, self.encoder, self.device = name, net.eval(), encoder, device
-        encoder.eval()  # no dropout (LoRA or the encoder's own) when recommending
-        self.text_only = net.text_only
-        self.batch_size = batch_size
-
-    @torch.no_grad()
-    def text_latent(self, summaries: list[str]) -> torch.Tensor:
-        embeddings = self.encoder.encode(list(summaries)).to(self.device)
-        return self.net.text_posterior(embeddings)[0]
-
-    @torch.no_grad()
-    def cf_latent(self, fold_in) -> torch.Tensor:
-        if self.text_only:
-            raise TearsBenchError(f"{self.name} has no CF latent (text only)")
-        return self.net.cf_posterior(_dense(model_input(fold_in), self.device))[0]
-
-    @torch.no_grad()
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net.decode(z.to(self.device))
-
-    @torch.no_grad()
-    def recommend(self, summaries: list[str], fold_in, alphas) -> torch.Tensor:
-        """Scores [len(alphas), users, items], fold-in items at -inf; the text is encoded once."""
-        alphas = [float(a) for a in alphas]
-        out = []
-        for start in range(0, len(summaries), self.batch_size):
-            rows = slice(start, start + self.batch_size)
-            embeddings = self.encoder.encode(list(summaries[rows])).to(self.device)
-            ratings = None if self.text_only else _dense(model_input(fold_in[rows]), self.device)
-            scores = self.net.scores(embeddings, ratings, alphas)
-            out.append(torch.stack([exclude_inputs(s, fold_in[rows]) for s in scores]).cpu())
-        return torch.cat(out, dim=1)
-
-
 @dataclass
 class TrainedTears:
     recommender: TearsRecommender
@@ -105,10 +57,6 @@ class TrainedTears:
     key: str
     path: Path
     from_cache: bool
-
-
-def _dense(matrix, device) -> torch.Tensor:
-    return torch.from_numpy(matrix.toarray()).to(device)
 
 
 def _summary_rows(split: Split, users: np.ndarray, summaries) -> tuple[np.ndarray, list[str]]:
@@ -192,7 +140,7 @@ def train_tears(split: Split, name: str, summaries, *, config: dict | None = Non
     interruption), swept over alpha and cached. Every random number comes from the model's own key
     (models.trainer.seeded): the result never depends on what the process did before or on which
     earlier stages (the CF model, the embeddings) came from the cache."""
-    from tears_bench.models.trainer import CHECKPOINT_NAME, get_trained, seeded
+    from tears_bench.models.trainer import get_trained, seeded
 
     config = _config(name, config)
     device = resolve_device(device)
@@ -228,10 +176,8 @@ def train_tears(split: Split, name: str, summaries, *, config: dict | None = Non
     })
     if cf is not None:
         metrics["baseline"] = trainer.baseline(cf)
-    _save_state(net, encoder, folder / "model.pt")
-    atomic_write_json(folder / "config.json", {"model": name, "config": config, "seed": seed, "key": key})
-    atomic_write_json(folder / "metrics.json", metrics)
-    (folder / CHECKPOINT_NAME).unlink(missing_ok=True)
+    write_entry(folder, _trainable_state(net, encoder),
+                {"model": name, "config": config, "seed": seed, "key": key}, metrics)
     return TrainedTears(TearsRecommender(name, net, encoder, device), metrics, key, folder, False)
 
 
@@ -241,23 +187,25 @@ def _load_cached(folder: Path, net: Tears, encoder, device) -> dict | None:
     metrics_path, model_path = folder / "metrics.json", folder / "model.pt"
     if not (metrics_path.is_file() and model_path.is_file()):
         return None  # never finished: metrics.json is written last
-    try:
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-        if not isinstance(metrics, dict) or not {"test", "val", "by_alpha", "best_alpha"} <= set(metrics):
-            raise ValueError("not the metrics of a trained TEARS model")
-    except (OSError, ValueError) as error:
-        quarantine(metrics_path, f"unreadable TEARS metrics: {error}"[:300])
+    metrics = read_json(metrics_path, "unreadable TEARS metrics", check=_check_metrics)
+    if metrics is None:
         return None
-    try:
-        state = torch.load(model_path, map_location=device, weights_only=True)
-        expected = {k: v.shape for k, v in _trainable_state(net, encoder).items()}
+    expected = {k: v.shape for k, v in _trainable_state(net, encoder).items()}
+
+    def check_shapes(state):
         if not isinstance(state, dict) or {k: getattr(v, "shape", None) for k, v in state.items()} != expected:
             raise ValueError("its tensors do not match this model's")
-    except Exception as error:  # torch.load raises many kinds on truncated or foreign files
-        quarantine(model_path, f"unreadable TEARS weights: {type(error).__name__}: {error}"[:300])
+
+    state = read_tensors(model_path, device, "unreadable TEARS weights", use=check_shapes)
+    if state is None:
         return None
-    _load_state(net, encoder, model_path, device, state)
+    _load_state(net, encoder, state)
     return metrics
+
+
+def _check_metrics(metrics: dict) -> None:
+    if not {"test", "val", "by_alpha", "best_alpha"} <= set(metrics):
+        raise ValueError("not the metrics of a trained TEARS model")
 
 
 def _trainable_state(net: Tears, encoder) -> dict:
@@ -267,16 +215,7 @@ def _trainable_state(net: Tears, encoder) -> dict:
     return state
 
 
-def _save_state(net, encoder, path: Path) -> None:
-    import io
-    buffer = io.BytesIO()
-    torch.save({k: v.cpu() for k, v in _trainable_state(net, encoder).items()}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def _load_state(net, encoder, path: Path, device, state: dict | None = None) -> None:
-    if state is None:
-        state = torch.load(path, map_location=device, weights_only=True)
+def _load_state(net, encoder, state: dict) -> None:
     net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")}, strict=False)
     if encoder.mode != "frozen":
         encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")}, strict=False)
@@ -325,17 +264,9 @@ class _Trainer:
 
     def scores(self, part: str, alphas) -> torch.Tensor:
         """[A, users, items] with the fold-in excluded, in user batches."""
-        _, inputs, _, texts = self.parts[part]
         self.net.eval()
         self.encoder.eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(texts), 1024):
-                rows = np.arange(start, min(start + 1024, len(texts)))
-                ratings = None if self.net.text_only else _dense(model_input(inputs[rows]), self.device)
-                s = self.net.scores(self._embed(part, rows), ratings, alphas)
-                out.append(torch.stack([exclude_inputs(a, inputs[rows]) for a in s]).cpu())
-        return torch.cat(out, dim=1)
+        return score_users(self.net, lambda rows: self._embed(part, rows), self.parts[part][1], alphas, self.device)
 
     def fit(self, seed: int, checkpoint: Path | None = None, progress: bool | None = None) -> list[dict]:
         """Train with the shared loop of models.trainer.fit (early stopping, best epoch kept, resumed
@@ -398,6 +329,6 @@ class _Trainer:
         for part in ("val", "test"):
             _, inputs, _, _ = self.parts[part]
             with torch.no_grad():
-                scores = cf.model.score(_dense(model_input(inputs), self.device)).cpu()
+                scores = cf.model.score(dense(model_input(inputs), self.device)).cpu()
             out[part] = self._metrics(exclude_inputs(scores, inputs), part)
         return out

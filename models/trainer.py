@@ -11,9 +11,9 @@ hooks; the others are frozen during it. Other models (TEARS) reuse the loop thro
 `evaluate_fn`, `train_data` and `make_optimizer`.
 
 `get_trained(split, name, config, seed)` returns a trained model from the cache
-(cache_dir('models')/<key>/ with model.pt, config.json, metrics.json, written atomically,
-metrics.json last) or trains, evaluates (validation and test) and caches one. The key is made of
-the dataset, the split hash, the model name, its resolved config and the seed.
+(cache_dir('models')/<key>/, in the folder layout of models.model_cache, shared with TEARS) or
+trains, evaluates (validation and test) and caches one. The key is made of the dataset, the split
+hash, the model name, its resolved config and the seed.
 
 Reproducibility: a stage (building and training one model) draws its random numbers from a seed
 derived from its own cache key (`seeded(key)`), inside `torch.random.fork_rng`, so its result never
@@ -24,7 +24,6 @@ it: an interrupted training, rerun, ends with the same weights, bit for bit, as 
 from __future__ import annotations
 
 import io
-import json
 import sys
 import time
 from contextlib import contextmanager
@@ -36,16 +35,17 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from tears_bench.device import resolve_device
 from tears_bench.models.evaluate import evaluate, model_score_fn
 from tears_bench.models.layers import SparseRows
+from tears_bench.models.model_cache import CHECKPOINT_NAME, read_json, read_tensors, write_entry
 from tears_bench.models.registry import build_model, get_spec, resolve_config
 from tears_bench.data.split import Split, model_input
 from tears_bench.errors import TearsBenchError
-from tears_bench.storage import atomic_write_bytes, atomic_write_json, cache_dir, quarantine, stable_hash
+from tears_bench.storage import atomic_write_bytes, cache_dir, quarantine, stable_hash
 
 # 2: every stage seeded from its own key (models trained under version 1 depended on the process's history).
 MODEL_CACHE_VERSION = 2
-CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
 
 
@@ -87,14 +87,6 @@ class TrainedModel:
         tensors = list(self.model.parameters()) + list(self.model.buffers())
         score = model_score_fn(self.model, device or tensors[0].device)
         return lambda x, rows: score(model_input(x), rows)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise TearsBenchError(f"--device {device}: CUDA is not available on this machine")
-    return torch.device(device)
 
 
 def make_adam(params, config: dict) -> torch.optim.Optimizer:
@@ -388,23 +380,6 @@ def _train_model(split, name, config, seed, device, verbose, checkpoint, progres
                    "eval_seconds": round(result.eval_seconds, 3), "history": result.history}
 
 
-def _save_state(path: Path, model: torch.nn.Module) -> None:
-    buffer = io.BytesIO()
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def _read_json(path: Path, reason: str) -> dict | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(value, dict):
-            raise ValueError(f"expected a JSON object, found {type(value).__name__}")
-        return value
-    except (OSError, ValueError) as error:
-        quarantine(path, f"{reason}: {error}"[:300])
-        return None
-
-
 def load_trained(path: Path, split: Split, device="cpu") -> TrainedModel | None:
     """The cached model in `path`, or None when the entry is missing, incomplete or corrupt (a corrupt
     file is quarantined, so the model is trained again)."""
@@ -412,11 +387,11 @@ def load_trained(path: Path, split: Split, device="cpu") -> TrainedModel | None:
     files = [path / "metrics.json", path / "config.json", path / "model.pt"]
     if not all(f.is_file() for f in files):
         return None  # never finished: metrics.json is written last
-    metrics = _read_json(files[0], "unreadable model metrics")
+    metrics = read_json(files[0], "unreadable model metrics")
     if metrics is not None and not isinstance(metrics.get("model"), str):
         quarantine(files[0], "model metrics without a model name")
         metrics = None
-    config = _read_json(files[1], "unreadable model config") if metrics is not None else None
+    config = read_json(files[1], "unreadable model config") if metrics is not None else None
     if metrics is None or config is None:
         return None
     try:
@@ -424,11 +399,7 @@ def load_trained(path: Path, split: Split, device="cpu") -> TrainedModel | None:
     except Exception as error:  # a config that does not build the model it names
         quarantine(files[1], f"does not build a {metrics['model']}: {type(error).__name__}: {error}"[:300])
         return None
-    try:
-        state = torch.load(files[2], map_location=device, weights_only=True)
-        model.load_state_dict(state)
-    except Exception as error:  # torch.load raises many kinds on truncated or foreign files
-        quarantine(files[2], f"unreadable model weights: {type(error).__name__}: {error}"[:300])
+    if read_tensors(files[2], device, "unreadable model weights", use=model.load_state_dict) is None:
         return None
     return TrainedModel(model.eval(), metrics["model"], config, metrics.get("seed", 0), metrics, path, path.name,
                         True)
@@ -460,8 +431,5 @@ def get_trained(split: Split, name: str, config: dict | None = None, seed: int =
     metrics = {"model": name, "dataset": split.dataset, "split": split.sizes(), "seed": seed, "config": config,
                "device": str(device), "torch": torch.__version__, "val": val, "test": test, "training": training,
                "key": key}
-    _save_state(path / "model.pt", model)
-    atomic_write_json(path / "config.json", config)
-    atomic_write_json(path / "metrics.json", metrics)
-    (path / CHECKPOINT_NAME).unlink(missing_ok=True)
+    write_entry(path, model.state_dict(), config, metrics)
     return TrainedModel(model, name, config, seed, metrics, path, key, False)

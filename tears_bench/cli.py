@@ -14,6 +14,7 @@ import sys
 
 from tears_bench import __version__, commands
 from tears_bench.errors import TearsBenchError
+from tears_bench.openmp import prefer_passive_wait
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -53,13 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tears-bench {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
-    for module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
+    # One module per command; a module named _x holds helpers of a command, not a command.
+    for module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")):
         importlib.import_module(f"tears_bench.commands.{module}").register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    prefer_passive_wait()  # before any command loads torch
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -2,10 +2,10 @@
 DIR/metrics.json, DIR/config.json and DIR/model.pt.
 
 The model comes from tears_bench.models.registry.MODELS. Standard models go through models.trainer.get_trained,
-so an identical second command reuses the cached model instead of retraining. A registry entry with
-its own training (TEARS) supplies `add_arguments(parser)` for its options and `train(args) ->
-(metrics dict, output folder)`; this command then prints that dict's 'val'/'test' parts (flat {metric: value}, or
-one level deeper, e.g. per alpha) and writes it to DIR/metrics.json.
+so an identical second command reuses the cached model instead of retraining. TEARS entries (fit="tears")
+are trained by tears_bench.commands._train_tears, which adds their options (--summaries, --encoder, ...);
+this command then prints the 'val'/'test' parts of the metrics (flat {metric: value}, or one level
+deeper, e.g. per alpha) and writes them to DIR/metrics.json.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+from tears_bench.commands import _train_tears
 from tears_bench.errors import TearsBenchError
 
 TABLE_COLUMNS = ("ndcg@10", "ndcg@20", "ndcg@50", "ndcg@100", "recall@20", "recall@50")
@@ -32,7 +33,7 @@ def register(subparsers) -> None:
                         help="override a config value, e.g. --set lr=5e-4 --set latent=200 (repeatable)")
     parser.add_argument("--output", help="output folder (default results/train/<model>-<dataset>-<key>)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-    # The model registry imports torch (TEARS plugins): only when `train` itself is parsed.
+    # The model registry imports torch (the TEARS entries): only when `train` itself is parsed.
     getattr(parser, "defer", lambda add: add(parser))(_add_model_arguments)
     parser.set_defaults(func=run)
 
@@ -42,11 +43,7 @@ def _add_model_arguments(parser) -> None:
 
     parser.add_argument("--model", required=True, choices=sorted(MODELS), metavar="NAME",
                         help=f"one of: {', '.join(MODELS)}")
-    seen = set()
-    for spec in MODELS.values():
-        if spec.add_arguments is not None and spec.add_arguments not in seen:
-            seen.add(spec.add_arguments)
-            spec.add_arguments(parser)
+    _train_tears.add_arguments(parser)  # after --model, where the usage line has always shown them
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -67,9 +64,8 @@ def run(args) -> int:
     from tears_bench.storage import atomic_write_json, check_writable_dir
 
     check_writable_dir(args.output or "results/train", "--output" if args.output else "results folder")
-    spec = get_spec(args.model)
-    if spec.train is not None:
-        metrics, output = spec.train(args)
+    if get_spec(args.model).fit == "tears":
+        metrics, output = _train_tears.train(args)
     else:
         metrics, output = train_standard(args)
     atomic_write_json(output / "metrics.json", metrics)
@@ -86,14 +82,20 @@ def train_standard(args) -> tuple[dict, Path]:
     split = get_split(args.dataset, data_dir=args.data_dir, seed=args.split_seed, verbose=not args.quiet)
     trained = get_trained(split, args.model, config=parse_overrides(args.set), seed=args.seed,
                           device=args.device, epochs=args.epochs, verbose=not args.quiet)
-    safe_dataset = "".join(c if c.isalnum() or c in "-_." else "_" for c in split.dataset)
-    output = Path(args.output or f"results/train/{args.model}-{safe_dataset}-{trained.key}")
-    output.mkdir(parents=True, exist_ok=True)
+    output = output_folder(args, split, trained.key)
     shutil.copyfile(trained.path / "model.pt", output / "model.pt")
     atomic_write_json(output / "config.json", trained.config)
     metrics = {**trained.metrics, "cache": {"key": trained.key, "path": str(trained.path),
                                             "reused": trained.from_cache}}
     return metrics, output
+
+
+def output_folder(args, split, key: str) -> Path:
+    """--output, or results/train/<model>-<dataset>-<cache key>; created."""
+    safe_dataset = "".join(c if c.isalnum() or c in "-_." else "_" for c in split.dataset)
+    output = Path(args.output or f"results/train/{args.model}-{safe_dataset}-{key}")
+    output.mkdir(parents=True, exist_ok=True)
+    return output
 
 
 def format_table(metrics: dict) -> str:
