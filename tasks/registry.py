@@ -36,9 +36,7 @@ class TaskInfo:
     module: str
     function: str
     description: str
-    needs_editor: bool
-    needs_models: bool
-    needs_summaries: bool
+    needs_models: bool  # False: no model is trained (uniqueness compares summary texts only)
 
     def load(self) -> Callable:
         return getattr(importlib.import_module(self.module), self.function)
@@ -47,16 +45,16 @@ class TaskInfo:
 TASKS: dict[str, TaskInfo] = {
     "flip": TaskInfo("flip", "tears_bench.tasks.flip", "run_flip",
                      "large-scope interest flip: swap favourite and least favourite genre, gNDCG@20 deltas",
-                     needs_editor=True, needs_models=True, needs_summaries=True),
+                     needs_models=True),
     "rank": TaskInfo("rank", "tears_bench.tasks.rank", "run_rank",
                      "fine-grained rank adjustment: describe a held-out item ranked 100-500, rank change",
-                     needs_editor=True, needs_models=True, needs_summaries=True),
+                     needs_models=True),
     "guided": TaskInfo("guided", "tears_bench.tasks.guided", "run_guided",
                        "guided recommendation: 'More/Less {genre}' mixed with the CF latent, gNDCG@20 change",
-                       needs_editor=False, needs_models=True, needs_summaries=False),
+                       needs_models=True),
     "uniqueness": TaskInfo("uniqueness", "tears_bench.tasks.uniqueness", "run_uniqueness",
                            "summary uniqueness: length, BLEU and word Levenshtein between and within users",
-                           needs_editor=False, needs_models=False, needs_summaries=True),
+                           needs_models=False),
 }
 
 

@@ -10,7 +10,7 @@ for (the shared users; `limit` takes a seeded random subset of them):
 Low between-user BLEU and large between-user distance mean unique summaries. The result reports
 `n_users` and the pairs actually drawn; `min_users` refuses fewer shared users (`tears-bench run`
 asks for MIN_SHARED_USERS) rather than averaging a handful of pairs drawn over and over. An explicit
-`limit` below it is a quick run: allowed, and its tables mark the values thin (tears_bench/tables.py).
+`limit` below it is a quick run: allowed, and its tables mark the values thin (tears_bench/report/table.py).
 
 Texts are lower-cased and tokenised with nltk's wordpunct pattern (no data files needed).
 BLEU is nltk's `sentence_bleu(references=[b], hypothesis=a, smoothing_function=method1)` with

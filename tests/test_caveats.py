@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tears_bench import results
+from tears_bench.report import run_folder as results
 from tears_bench.cli import main
 from tests.tiny_encoders import build_tiny_encoders
 
@@ -51,8 +51,8 @@ def test_caveat_only_on_data_without_timestamps(tmp_path):
 def test_caption_carries_the_caveat_and_the_thin_note():
     import matplotlib.pyplot as plt
 
-    from tears_bench.plots import caption
-    from tears_bench.tables import THIN_NOTE
+    from tears_bench.report.figures import caption
+    from tears_bench.report.table import THIN_NOTE
 
     fig = plt.figure(figsize=(8, 4))
     height = caption(fig, {"meta": {"caveats": ["X has no timestamps."]}}, thin=True)

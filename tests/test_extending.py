@@ -54,13 +54,13 @@ def test_the_summarizer_example_writes_a_summary_file_source(module_folder, tmp_
 
 def test_the_task_example_runs_in_the_harness_and_the_report(module_folder, tmp_path, monkeypatch, capsys):
     import tears_bench.tasks.registry
-    import tears_bench.tables
+    import tears_bench.report.views
     from tears_bench.cli import main
     from tears_bench.harness import RunConfig, prepare, run_benchmark
 
     # The registration mutates registries: give it copies that the test's end throws away.
     monkeypatch.setattr(tears_bench.tasks.registry, "TASKS", dict(tears_bench.tasks.registry.TASKS))
-    monkeypatch.setattr(tears_bench.tables, "TABLES", dict(tears_bench.tables.TABLES))
+    monkeypatch.setattr(tears_bench.report.views, "VIEWS", dict(tears_bench.report.views.VIEWS))
     monkeypatch.setitem(DEFAULTS, "cf_config", {"epochs": 3})  # a fast CF backbone
     (module_folder / "my_coverage.py").write_text(example("task"))
     exec(compile(example("task registration"), str(DOC), "exec"), {})

@@ -9,9 +9,13 @@ from pathlib import Path
 import pytest
 
 from tears_bench.cli import main
-from tears_bench.report import (ReportTable, accuracy_table, controllability_table, load_runs, uniqueness_tables,
-                                write_report)
-from tears_bench.report_figures import flip_figure, guided_figure, rank_figure, tradeoff_figure
+from tears_bench.report import load_runs, write_report
+from tears_bench.report.accuracy import accuracy_table, controllability_table, tradeoff_figure
+from tears_bench.report.flip import flip_figure
+from tears_bench.report.guided import guided_figure
+from tears_bench.report.rank import rank_figure
+from tears_bench.report.table import Table as ReportTable
+from tears_bench.report.uniqueness import uniqueness_report_tables as uniqueness_tables
 from tests.tiny_encoders import fast_tears_setup
 
 DATASET = "synthetic:users=200,items=300,seed=4"
@@ -312,8 +316,7 @@ def test_bad_run_folders_are_one_line_errors(tmp_path, capsys):
 
 
 def test_the_paper_flip_values_are_a_cited_reference_row_next_to_each_run(two_runs):
-    from tears_bench.paper_reference import CITATION
-    from tears_bench.report import paper_flip_table
+    from tears_bench.report.paper import CITATION, paper_flip_table
 
     table = paper_flip_table(load_runs(two_runs))
     # tears-multvae: paper row, then R1 (slope 0.2 -> Delta-up 0.2, Delta-down 0.1 at alpha 1) and R2 (slope 0.3);

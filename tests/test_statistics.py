@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from tears_bench.tasks.uniqueness import MIN_SHARED_USERS, run_uniqueness, sample_pairs
-from tears_bench import results
+from tears_bench.report import run_folder as results
 from tears_bench.cli import main
 from tears_bench.errors import TearsBenchError
-from tears_bench.report import Run, controllability_table
-from tears_bench.tables import MIN_CELL_USERS, THIN_MARK, THIN_NOTE, flip_tables, source_label
+from tears_bench.report.accuracy import controllability_table
+from tears_bench.report.flip import flip_tables
+from tears_bench.report.runs import Run
+from tears_bench.report.table import MIN_CELL_USERS, THIN_MARK, THIN_NOTE, source_label
 
 WORDS = "the user enjoys loves dislikes avoids drama comedy action horror films quiet endings loud chases".split()
 

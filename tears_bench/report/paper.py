@@ -8,6 +8,9 @@ like: datasets, editors and encoders can differ, and the table says which ones t
 """
 from __future__ import annotations
 
+from tears_bench.report.runs import Run, caveat_lines
+from tears_bench.report.table import Table, thin_cells
+
 CITATION = "Penaloza et al., TEARS, arXiv:2410.19302, Table 7 (ML-1M, GPT-4 summaries, alpha 1)"
 PAPER_FLIP = {  # model -> (Delta-up, Delta-down) at alpha 1
     "tears-multvae": (0.201, 0.193),
@@ -16,7 +19,7 @@ PAPER_FLIP = {  # model -> (Delta-up, Delta-down) at alpha 1
 }
 
 
-def paper_flip_rows(runs) -> list[list]:
+def paper_flip_rows(runs: list[Run]) -> list[list]:
     """[model, source, dataset, editor, Delta-up, Delta-down, n] rows: the paper's, then each run's."""
     rows = []
     for model, (up, down) in PAPER_FLIP.items():
@@ -28,3 +31,14 @@ def paper_flip_rows(runs) -> list[list]:
         rows += [[model, run.tag, run.dataset, run.editor, entry.get("delta_up"), entry.get("delta_down"),
                   entry.get("n_users")] for run, entry in found]
     return rows
+
+
+def paper_flip_table(runs: list[Run]) -> Table | None:
+    """The paper's rows next to each run's at alpha 1 (None: no run has flip results of such a model)."""
+    rows = paper_flip_rows(runs)
+    if not rows:
+        return None
+    return Table("Interest flip at alpha 1 next to the paper", ["model", "source", "dataset", "editor", "Δ-up",
+                 "Δ-down", "n"], rows, name="flip_paper", lead=4, thin=thin_cells(rows, 6, (4, 5)),
+                 notes=[f"Reference rows: {CITATION}. Indicative only: the paper fine-tunes T5 with LoRA and "
+                        "edits with an LLM; each run row names its dataset and editor."] + caveat_lines(runs))

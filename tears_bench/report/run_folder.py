@@ -1,4 +1,5 @@
-"""Writing a run folder: results.json, per-task JSON and per-user JSONL, tables, figures.
+"""Writing a run folder: results.json, per-task JSON and per-user JSONL, tables, figures (each task's
+tables and figure come from its view, tears_bench/report/views.py).
 
 Layout of `DIR`:
     results.json          {"config", "manifest", "models", "tasks": {TASK: result}}
@@ -16,9 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tears_bench.manifest import device_description, git_commit, package_versions
-from tears_bench.plots import PLOTS
+from tears_bench.report.runs import Run
+from tears_bench.report.views import task_tables, view
 from tears_bench.storage import atomic_write_json, atomic_write_text
-from tears_bench.tables import task_tables
 
 # Held-out targets vs. summaries on data without time: see docs/decisions.md, "Caveats of ml-1m-positives".
 NO_TIMESTAMPS_CAVEAT = (
@@ -102,7 +103,7 @@ def _plain(value):
 def manifest(config, split, sources, models) -> dict:
     import torch
 
-    from tears_bench.models.tears_trainer import resolve_device
+    from tears_bench.device import resolve_device
 
     dataset = None if split is None else {  # uniqueness of summary files reads no dataset
         "name": split.dataset, "spec": config.dataset, "split_hash": split.hash, **split.sizes(),
@@ -135,9 +136,22 @@ def write_run(out: Path, config, manifest_: dict, models: dict, done: dict, seco
         tables = task_tables(task, result)
         atomic_write_text(out / "tables" / f"{task}.md", "\n\n".join(t.markdown() for t in tables) + "\n")
         atomic_write_text(out / "tables" / f"{task}.csv", "\n".join(t.csv() for t in tables))
-        if task in PLOTS:
-            PLOTS[task](result, out / "figures" / f"{task}.png")
+        write_figure(out, task, document)
     atomic_write_json(out / "results.json", document)
+
+
+def write_figure(out: Path, task: str, document: dict) -> Path | None:
+    """figures/TASK.png: the task's figure (the one the report draws), with its caption."""
+    from tears_bench.report.figures import add_caption, save_figure
+
+    build = view(task).figure
+    run = Run(out, document)
+    run.label = run.default_label()
+    fig = build([run]) if build else None
+    if fig is None:
+        return None
+    add_caption(fig, document["tasks"][task])
+    return save_figure(fig, out / "figures", task, suffixes=(".png",), dpi=120)[0]
 
 
 def render_text(task: str, result: dict) -> str:
