@@ -1,65 +1,41 @@
 """`tears-bench compare`: judge summarizers against each other on one split and one CF backbone.
 
-    run_compare(CompareConfig(summaries=["template", "file:mine.json"], dataset="ml-1m"))
+    run_compare(RunConfig(summaries=["template", "file:mine.json"], dataset="ml-1m"))
 
-For every summary source: TEARS is trained on that source's summaries, on the same split, with the
-same config and seed, so every source shares the same pre-trained CF VAE underneath (models.trainer
-caches it by split + config + seed; results.json records its key per source and checks it is one).
-Then, per source and model: test accuracy at alpha 1 (text only) and at the model's best alpha
-(chosen on validation NDCG@20), the flip task at alpha 1 and at the best alpha (same editor), and
-summary uniqueness between test users. Uniqueness uses the test users that every source covers,
-so all sources are measured on the same users and pairs; within-user similarity between the
-sources is reported too. Writes OUTPUT/results.json, compare.md|.csv|.tex, compare.png|.pdf and
-rows/flip.jsonl; prints the table.
+A recipe on the run pipeline (`harness`): the same options (RunConfig), validation, run id and
+manifest. For every summary source, the pipeline's stages run with that source alone: the same
+split, TEARS trained with the same config and seed, so every source shares the same pre-trained CF
+VAE underneath (models.trainer caches it by split + config + seed; results.json records its key per
+source and checks it is one). Then, per source and model: test accuracy at alpha 1 (text only) and
+at the model's best alpha (chosen on validation NDCG@20), the flip task at alpha 1 and at the best
+alpha (same editor), and summary uniqueness between test users. Uniqueness uses the test users that
+every source covers, so all sources are measured on the same users and pairs; within-user similarity
+between the sources is reported too. Writes OUTPUT/results.json, compare.md|.csv|.tex,
+compare.png|.pdf and rows/flip.jsonl; prints the table.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
+from tears_bench import harness
 from tears_bench.errors import TearsBenchError
-from tears_bench.report import ALPHA_NOTE, ReportTable
-from tears_bench.storage import atomic_write_json, atomic_write_text
-from tears_bench.tables import is_thin, source_label
+from tears_bench.options import COMPARE, RunConfig, recorded_config
+from tears_bench.report.table import ALPHA_NOTE, Table as ReportTable
+from tears_bench.storage import atomic_write_json, atomic_write_text, check_writable_dir
+from tears_bench.report.table import is_thin, source_label
 
-
-@dataclass
-class CompareConfig:
-    summaries: list[str]
-    dataset: str = "synthetic"
-    data_dir: str | None = None
-    models: list[str] = field(default_factory=lambda: ["tears-multvae"])
-    editor: str = "offline"
-    encoder: str = "minilm"
-    encoder_mode: str = "frozen"
-    align: str = "ot"
-    epochs: int | None = None
-    limit: int | None = None
-    seed: int = 0
-    split_seed: int = 42
-    device: str = "auto"
-    llm_base_url: str | None = None
-    llm_timeout: float | None = None  # seconds per LLM request (None: 120)
-    concurrency: int = 8
-    pairs: int = 2000
-    output: str | None = None
-    allow_partial: bool = False  # sources covering under 90% of the split's users
-
-    def run_id(self) -> str:
-        dataset = Path(self.dataset).name if "/" in self.dataset else self.dataset.split(":")[0]
-        return f"{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{dataset}"
+TASKS = ["flip", "uniqueness"]  # what a comparison runs; its alphas are 1 and each model's best
 
 
 def _log(message: str) -> None:
     print(f"[tears-bench] {message}", flush=True)
 
 
-def validate(config: CompareConfig) -> None:
-    from tears_bench.models.tears_trainer import TEARS_MODELS
-    from tears_bench.tasks.editors import get_editor
+def validate(config: RunConfig) -> None:
+    """The run pipeline's validation, plus what a comparison needs: two distinct sources."""
     from tears_bench.summaries.registry import resolve
 
     if len(config.summaries) < 2:
@@ -67,86 +43,59 @@ def validate(config: CompareConfig) -> None:
     names = [resolve(spec).name for spec in config.summaries]  # 'offline' is 'template'
     if len(set(names)) != len(names):
         raise TearsBenchError(f"--summaries lists a source twice: {','.join(config.summaries)}")
-    bad = [m for m in config.models if m not in TEARS_MODELS]
-    if bad or not config.models:
-        raise TearsBenchError(f"unknown model(s) {bad or 'none'} for `compare`; known: {', '.join(TEARS_MODELS)}")
-    if config.limit is not None and config.limit < 1:
-        raise TearsBenchError(f"--limit must be at least 1, got {config.limit}")
-    if config.pairs < 0:
-        raise TearsBenchError(f"--pairs must be >= 0, got {config.pairs}")
-    get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency, timeout=config.llm_timeout)
+    harness.validate(config)
 
 
-def run_compare(config: CompareConfig) -> Path:
+def run_compare(config: RunConfig) -> Path:
     """Train, evaluate and write the comparison; returns the output folder."""
-    from tears_bench.models.tears_trainer import resolve_device, train_tears
-    from tears_bench.tasks.editors import get_editor
-    from tears_bench.tasks.flip import run_flip
-    from tears_bench.tasks.uniqueness import run_uniqueness
-    from tears_bench.data import get_split
-    from tears_bench.manifest import device_description, git_commit, package_versions, public_config
-    from tears_bench.report_figures import compare_figure, save_figure
-    from tears_bench.results import caveats, skip_lines
-    from tears_bench.summaries.registry import check_coverage, get_summaries
+    from tears_bench.report import run_folder as results
 
+    config = replace(config, tasks=list(TASKS))  # config.tasks and config.alphas are the recipe's own
+    out = harness.output_folder(config, "compare")
+    # Before validation, which may read the sources: an unwritable --output is reported first.
+    check_writable_dir(out, "--output" if config.output else "results folder")
     validate(config)
-    # Created by the first write, at the end: a compare that fails leaves no empty folder behind.
-    out = Path(config.output) if config.output else Path("results") / f"compare-{config.run_id()}"
+    with results.run_folder(out):  # a compare that fails before writing anything leaves no empty folder
+        return _compare_into(out, config, results)
+
+
+def _compare_into(out: Path, config: RunConfig, results) -> Path:
+    from tears_bench.manifest import public_config
+    from tears_bench.report.compare import compare_figure
+    from tears_bench.report.figures import save_figure
+    from tears_bench.tasks.editors import get_editor
+    from tears_bench.tasks.uniqueness import run_uniqueness
+
     started = time.perf_counter()
-    split = get_split(config.dataset, config.data_dir, seed=config.split_seed)
-    _log(f"split {split.hash} of {split.dataset}: {len(split.train_users)} train / {len(split.val_users)} val / "
-         f"{len(split.test_users)} test users, {split.n_items} items")
-    editor = get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency,
-                        timeout=config.llm_timeout)
-    options = {"encoder": config.encoder, "encoder_mode": config.encoder_mode, "align": config.align,
-               "epochs": config.epochs}
-    sources, results, rows = {}, {}, []
+    split = harness.load_split(config)
+    sources, entries, rows = {}, {}, []
     for spec in config.summaries:
-        step = time.perf_counter()
-        summaries = get_summaries(split, spec, llm_base_url=config.llm_base_url, concurrency=config.concurrency,
-                                  timeout=config.llm_timeout)
-        if not len(summaries):
-            raise TearsBenchError(f"summary source {spec} has no summary for any user of {split.dataset}")
-        check_coverage(split, summaries, spec, config.allow_partial)
-        sources[spec] = summaries
-        _log(f"summaries {spec}: {len(summaries)} users ({time.perf_counter() - step:.1f}s)")
-        per_model = {}
-        for name in config.models:
-            step = time.perf_counter()
-            trained = train_tears(split, name, summaries, config=options, seed=config.seed, device=config.device,
-                                  verbose=False, progress=True)  # epoch bars on a terminal only
-            metrics = trained.metrics
-            best = float(metrics["best_alpha"])
-            alphas = sorted({1.0, best})
-            flip, flip_rows = run_flip({name: trained.recommender}, split, summaries, editor, alphas,
-                                       seed=config.seed, limit=config.limit)
-            rows += [{"source": spec, **row} for row in flip_rows]
-            per_model[name] = _model_entry(trained, metrics, best, flip.get(name) or {}, flip.get("meta") or {})
-            state = "cached" if trained.from_cache else f"trained in {time.perf_counter() - step:.1f}s"
-            _log(f"{spec} / {name} ({state}): test NDCG@20 {_fmt(per_model[name]['alpha_1']['ndcg@20'])} at alpha 1, "
-                 f"{_fmt(per_model[name]['best']['ndcg@20'])} at best alpha {best:.1f}; flip at alpha 1 "
-                 f"{_fmt(per_model[name]['flip_alpha_1'].get('delta_up'))} / "
-                 f"{_fmt(per_model[name]['flip_alpha_1'].get('delta_down'))}")
-        results[spec] = {"summarizer": {**sources[spec].metadata, "key": sources[spec].key, "n_users": len(summaries)},
-                         "models": per_model}
+        one = replace(config, summaries=[spec])  # the pipeline with this source alone
+        sources.update(harness.load_summaries(one, split))
+        models = harness.train_models(one, split, sources[spec])
+        entries[spec] = {"summarizer": {**sources[spec].metadata, "key": sources[spec].key,
+                                        "n_users": len(sources[spec])},
+                         "models": {name: _evaluate(one, split, {spec: sources[spec]}, name, trained, rows)
+                                    for name, trained in models.items()}}
 
     uniqueness = _uniqueness(split, sources, config, run_uniqueness)
     for spec in config.summaries:
-        results[spec]["uniqueness"] = uniqueness["by_source"].get(spec)
-    backbones = {name: sorted({results[s]["models"][name]["cf_key"] for s in config.summaries} - {None})
+        entries[spec]["uniqueness"] = uniqueness["by_source"].get(spec)
+    backbones = {name: sorted({entries[s]["models"][name]["cf_key"] for s in config.summaries} - {None})
                  for name in config.models}
+    shown = public_config(config)  # no credentials of --llm-base-url on disk
+    manifest = results.manifest(shown, split, sources, {})
+    manifest.pop("models")  # one model per source and name: their keys are under "sources"
+    manifest["editor"] = get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency,
+                                    timeout=config.llm_timeout).describe()  # the compare table names its spec
     document = {
-        "config": asdict(public_config(config)),  # no credentials of --llm-base-url on disk
-        "manifest": {"packages": package_versions(), "git_commit": git_commit(),
-                     "seeds": {"run": config.seed, "split": config.split_seed},
-                     "dataset": {"name": split.dataset, "spec": config.dataset, "split_hash": split.hash,
-                                 **split.sizes()},
-                     "device": device_description(resolve_device(config.device)), "editor": editor.describe()},
+        "config": recorded_config(shown, COMPARE),
+        "manifest": manifest,
         "cf_backbone": {name: {"keys": keys, "shared": len(keys) <= 1} for name, keys in backbones.items()},
-        "sources": results,
+        "sources": entries,
         "within_user": uniqueness["within_user"],
         "uniqueness_users": uniqueness["n_users"],
-        "caveats": caveats({"name": split.dataset, "stats": split.dataset_stats}),
+        "caveats": results.caveats(manifest["dataset"]),
         "seconds": round(time.perf_counter() - started, 1),
     }
     table = compare_table(document)
@@ -159,13 +108,28 @@ def run_compare(config: CompareConfig) -> Path:
     save_figure(compare_figure(document), out, "compare")
     print()
     print(table.text())
-    flips = {f"flip ({results[s]['summarizer'].get('summarizer', s)}, {name})":
+    flips = {f"flip ({entries[s]['summarizer'].get('summarizer', s)}, {name})":
              {"meta": {"n_test_users": (m["flip_alpha_1"].get("n_users") or 0) + sum(m["flip_skipped"].values()),
-                       "skipped": m["flip_skipped"]}} for s in config.summaries for name, m in results[s]["models"].items()}
-    for line in skip_lines(flips, config.editor):
+                       "skipped": m["flip_skipped"]}} for s in config.summaries for name, m in entries[s]["models"].items()}
+    for line in results.skip_lines(flips, config.editor):
         print(line)
     print(f"\nresults: {out / 'results.json'}; table {out / 'compare.md'}; figure {out / 'compare.png'}")
     return out
+
+
+def _evaluate(config: RunConfig, split, sources: dict, name: str, trained, rows: list) -> dict:
+    """One source's model: its accuracy, and the run pipeline's flip task at alpha 1 and its best alpha
+    (per-user rows appended to `rows`, tagged with the source)."""
+    spec = config.summaries[0]
+    best = float(trained.metrics["best_alpha"])
+    flip, flip_rows = harness.run_task("flip", replace(config, alphas=sorted({1.0, best})), split, sources,
+                                       {name: trained})
+    rows += [{"source": spec, **row} for row in flip_rows]
+    entry = _model_entry(trained, trained.metrics, best, flip.get(name) or {}, flip.get("meta") or {})
+    _log(f"{spec} / {name}: test NDCG@20 {_fmt(entry['alpha_1'].get('ndcg@20'))} at alpha 1, "
+         f"{_fmt(entry['best'].get('ndcg@20'))} at best alpha {best:.1f}; flip at alpha 1 "
+         f"{_fmt(entry['flip_alpha_1'].get('delta_up'))} / {_fmt(entry['flip_alpha_1'].get('delta_down'))}")
+    return entry
 
 
 def _fmt(value) -> str:
@@ -187,7 +151,7 @@ def _model_entry(trained, metrics: dict, best: float, flip: dict, meta: dict) ->
     }
 
 
-def _uniqueness(split, sources: dict, config: CompareConfig, run_uniqueness) -> dict:
+def _uniqueness(split, sources: dict, config: RunConfig, run_uniqueness) -> dict:
     """Between-user uniqueness of each source on the test users every source covers (same users,
     same random pairs), and within-user similarity between the sources."""
     from tears_bench.tasks.common import limit_users

@@ -7,77 +7,18 @@ trained models, LLM answers) come from their own caches.
 """
 from __future__ import annotations
 
-import datetime as dt
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tears_bench.errors import TearsBenchError
-from tears_bench.storage import check_writable_dir, stable_hash
-
-DEFAULT_ALPHAS = tuple(round(a / 10, 1) for a in range(11))
-TASK_REVISIONS = {"rank": "eligibility per model", "uniqueness": "shared users, distinct pairs"}
-
-
-@dataclass
-class RunConfig:
-    tasks: list[str]
-    dataset: str = "synthetic"
-    data_dir: str | None = None
-    summaries: list[str] = field(default_factory=lambda: ["template"])
-    models: list[str] = field(default_factory=lambda: ["tears-multvae"])
-    editor: str = "offline"
-    alphas: list[float] = field(default_factory=lambda: list(DEFAULT_ALPHAS))
-    limit: int | None = None
-    seed: int = 0
-    split_seed: int = 42
-    output: str | None = None
-    device: str = "auto"
-    llm_base_url: str | None = None
-    concurrency: int = 8
-    llm_timeout: float | None = None  # seconds per LLM request (None: 120)
-    encoder: str = "minilm"
-    encoder_mode: str = "frozen"
-    segments: int = 1
-    align: str = "ot"
-    epochs: int | None = None
-    pairs: int = 2000
-    allow_partial: bool = False  # run on a summaries file covering under 90% of the split's users
-    loss_scale: str = "authors"
-    guided_control: str = "empty"
-    text_head: str = "auto"  # models.text_heads: auto, linear, sentence-attention, attention
-
-    def run_id(self) -> str:
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        dataset = Path(self.dataset).name if "/" in self.dataset else self.dataset.split(":")[0]
-        return f"{stamp}-{dataset}-{'-'.join(self.tasks)}"
-
-    def task_key(self, task: str) -> str:
-        """Everything a task's result depends on besides the cached stages' own keys."""
-        fields = asdict(self)
-        for unused in ("tasks", "output", "concurrency", "device", "llm_base_url", "llm_timeout"):
-            fields.pop(unused)
-        # Fields added after the first run folders stay out of the key where they change nothing, so
-        # those folders still resume; a task whose numbers changed by design gets a revision.
-        if fields["loss_scale"] == "sum":
-            fields.pop("loss_scale")
-        if not fields["allow_partial"]:
-            fields.pop("allow_partial")
-        from tears_bench.models.text_heads import resolve_text_head
-        fields["text_head"] = resolve_text_head(self.text_head, self.encoder_mode, self.segments)
-        if fields["text_head"] == "linear":
-            fields.pop("text_head")
-        control = fields.pop("guided_control")
-        if task == "guided":
-            fields["guided_control"] = control
-        if fields["limit"] is not None:
-            fields["limit_users"] = "seeded random subset"
-        if task in TASK_REVISIONS:
-            fields["revision"] = TASK_REVISIONS[task]
-        return stable_hash({"task": task, **fields})
+# RunConfig and parse_alphas live with the flags generated from them; harness.* stays their API name.
+from tears_bench.options import RunConfig, parse_alphas  # noqa: F401
+from tears_bench.storage import check_writable_dir
 
 
 def validate(config: RunConfig) -> None:
+    """The one check of a config, for `run`, `compare` and the Python API: a TearsBenchError naming
+    the first bad option, before anything is computed."""
     from tears_bench.models.tears_trainer import TEARS_MODELS
     from tears_bench.tasks.editors import get_editor
     from tears_bench.tasks.registry import TASKS
@@ -86,11 +27,15 @@ def validate(config: RunConfig) -> None:
     if unknown or not config.tasks:
         raise TearsBenchError(f"unknown task(s) {unknown or config.tasks}; known: {', '.join(TASKS)}")
     bad_models = [m for m in config.models if m not in TEARS_MODELS]
-    if bad_models:
-        raise TearsBenchError(f"unknown model(s) {bad_models} for `run`; known: {', '.join(TEARS_MODELS)}")
+    if bad_models or not config.models:
+        raise TearsBenchError(f"unknown model(s) {bad_models or 'none'}; known: {', '.join(TEARS_MODELS)}")
     bad_alphas = [a for a in config.alphas if not 0.0 <= a <= 1.0]
     if bad_alphas or not config.alphas:
         raise TearsBenchError(f"alphas must lie in [0, 1] (the weight of the text latent), got {bad_alphas or 'none'}")
+    if config.limit is not None and config.limit < 1:
+        raise TearsBenchError(f"--limit must be at least 1, got {config.limit}")
+    if config.pairs < 0:
+        raise TearsBenchError(f"--pairs must be >= 0, got {config.pairs}")
     if config.llm_timeout is not None and not config.llm_timeout > 0:
         raise TearsBenchError(f"--llm-timeout must be a positive number of seconds, got {config.llm_timeout}")
     get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency,
@@ -108,41 +53,68 @@ def validate(config: RunConfig) -> None:
                       "segments": config.segments})
 
 
-def parse_alphas(text: str) -> list[float]:
-    """'0:1:0.1' (start:stop:step, stop included) or '0,0.5,1'."""
-    try:
-        if ":" in text:
-            start, stop, step = (float(x) for x in text.split(":"))
-            if step <= 0:
-                raise ValueError
-            count = int(round((stop - start) / step)) + 1
-            return [round(start + i * step, 6) for i in range(count)]
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise TearsBenchError(f"--alphas {text!r}: expected start:stop:step (e.g. 0:1:0.1) or a list "
-                              f"(e.g. 0,0.5,1)") from None
+def output_folder(config: RunConfig, label: str | None = None) -> Path:
+    """--output, or results/<run id> (the id ends with `label`, or the tasks)."""
+    return Path(config.output) if config.output else Path("results") / config.run_id(label)
 
 
 def _log(message: str) -> None:
     print(f"[tears-bench] {message}", flush=True)
 
 
+def load_split(config: RunConfig):
+    """The split of config.dataset at config.split_seed (cached)."""
+    from tears_bench.data import get_split
+
+    started = time.perf_counter()
+    split = get_split(config.dataset, config.data_dir, seed=config.split_seed)
+    _log(f"split {split.hash} of {split.dataset}: {len(split.train_users)} train / {len(split.val_users)} val / "
+         f"{len(split.test_users)} test users, {split.n_items} items ({time.perf_counter() - started:.1f}s)")
+    return split
+
+
+def load_summaries(config: RunConfig, split) -> dict:
+    """Each source of config.summaries on the split: {spec: summaries}, refused when it covers
+    none of the split's users, or under 90% of them without config.allow_partial."""
+    from tears_bench.summaries.registry import check_coverage, get_summaries
+
+    sources = {}
+    for spec in config.summaries:
+        started = time.perf_counter()
+        sources[spec] = get_summaries(split, spec, llm_base_url=config.llm_base_url, users=None,
+                                      concurrency=config.concurrency, timeout=config.llm_timeout)
+        if not len(sources[spec]):
+            raise TearsBenchError(f"summary source {spec} has no summary for any user of {split.dataset}")
+        check_coverage(split, sources[spec], spec, config.allow_partial)
+        _log(f"summaries {spec}: {len(sources[spec])} users ({time.perf_counter() - started:.1f}s)")
+    return sources
+
+
+def train_models(config: RunConfig, split, summaries) -> dict:
+    """Every model of config.models trained on `summaries` (or from the cache): {name: TrainedTears}."""
+    from tears_bench.models.tears_trainer import train_tears
+
+    models = {}
+    for name in config.models:
+        started = time.perf_counter()
+        trained = train_tears(split, name, summaries, config=config.model_options(), seed=config.seed,
+                              device=config.device, verbose=False, progress=True)  # epoch bars on a terminal only
+        models[name] = trained
+        state = "cached" if trained.from_cache else f"trained in {time.perf_counter() - started:.1f}s"
+        test = trained.metrics["test"]
+        _log(f"model {name} ({state}): test NDCG@20 {test['ndcg@20']:.4f} at best alpha "
+             f"{trained.metrics['best_alpha']:.1f}")
+    return models
+
+
 def prepare(config: RunConfig):
     """The split, the summary sources and the trained models the tasks need."""
-    from tears_bench.data import get_split
-    from tears_bench.summaries.registry import get_summaries
-
     from tears_bench.tasks.registry import TASKS
     from tears_bench.tasks.uniqueness import needs_split, summary_sources
-    from tears_bench.summaries.registry import check_coverage
 
     needs_models = any(TASKS[t].needs_models for t in config.tasks)
-    split = None
-    if needs_models or needs_split(config.summaries):  # uniqueness of summary files needs no dataset
-        started = time.perf_counter()
-        split = get_split(config.dataset, config.data_dir, seed=config.split_seed)
-        _log(f"split {split.hash} of {split.dataset}: {len(split.train_users)} train / {len(split.val_users)} val / "
-             f"{len(split.test_users)} test users, {split.n_items} items ({time.perf_counter() - started:.1f}s)")
+    # uniqueness of summary files needs no dataset
+    split = load_split(config) if needs_models or needs_split(config.summaries) else None
     if not needs_models:
         started = time.perf_counter()
         sources = summary_sources(config.summaries, split, llm_base_url=config.llm_base_url,
@@ -150,30 +122,8 @@ def prepare(config: RunConfig):
         _log(f"summaries: {', '.join(f'{s.label} {len(s)} users' for s in sources.values())} "
              f"({time.perf_counter() - started:.1f}s)")
         return split, sources, {}
-    sources = {}
-    for spec in config.summaries:
-        started = time.perf_counter()
-        sources[spec] = get_summaries(split, spec, llm_base_url=config.llm_base_url, users=None,
-                                      concurrency=config.concurrency, timeout=config.llm_timeout)
-        check_coverage(split, sources[spec], spec, config.allow_partial)
-        _log(f"summaries {spec}: {len(sources[spec])} users ({time.perf_counter() - started:.1f}s)")
-    models = {}
-    if needs_models:
-        from tears_bench.models.tears_trainer import train_tears
-        summaries = sources[config.summaries[0]]
-        for name in config.models:
-            started = time.perf_counter()
-            options = {"encoder": config.encoder, "encoder_mode": config.encoder_mode,
-                       "segments": config.segments, "align": config.align, "epochs": config.epochs,
-                       "loss_scale": config.loss_scale, "text_head": config.text_head}
-            trained = train_tears(split, name, summaries, config=options, seed=config.seed, device=config.device,
-                                  verbose=False, progress=True)  # epoch bars on a terminal only
-            models[name] = trained
-            state = "cached" if trained.from_cache else f"trained in {time.perf_counter() - started:.1f}s"
-            test = trained.metrics["test"]
-            _log(f"model {name} ({state}): test NDCG@20 {test['ndcg@20']:.4f} at best alpha "
-                 f"{trained.metrics['best_alpha']:.1f}")
-    return split, sources, models
+    sources = load_summaries(config, split)
+    return split, sources, train_models(config, split, sources[config.summaries[0]])
 
 
 def run_task(task: str, config: RunConfig, split, sources, models) -> tuple[dict, list[dict]]:
@@ -200,10 +150,10 @@ def run_task(task: str, config: RunConfig, split, sources, models) -> tuple[dict
 
 def run_benchmark(config: RunConfig) -> Path:
     """Run every task of the config; returns the run folder."""
-    from tears_bench import results
+    from tears_bench.report import run_folder as results
 
     validate(config)
-    out = Path(config.output) if config.output else Path("results") / config.run_id()
+    out = output_folder(config)
     check_writable_dir(out, "--output" if config.output else "results folder")
     with results.run_folder(out):  # a run that fails before writing anything leaves no empty folder
         return _run_into(out, config, results)

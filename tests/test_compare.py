@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from contextlib import redirect_stdout
 
 import pytest
@@ -107,7 +108,7 @@ def test_compare_numbers_are_the_trained_models_numbers(compared, monkeypatch):
 
 
 def test_compare_figure_has_a_panel_per_measure_and_a_bar_per_source(compared):
-    from tears_bench.report_figures import COMPARE_PANELS, compare_figure
+    from tears_bench.report.compare import COMPARE_PANELS, compare_figure
 
     out = compared[0]
     document = json.loads((out / "results.json").read_text())
@@ -138,3 +139,44 @@ def test_bad_compare_arguments_are_one_line_errors(args, message, capsys):
     assert main(["compare", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def _flags(command: str, capsys) -> set[str]:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    options = capsys.readouterr().out.split("\noptions:\n", 1)[1]  # not the description's words
+    return set(re.findall(r"--[a-z][a-z-]*", options)) - {"--help"}
+
+
+def test_run_and_compare_take_their_options_from_one_dataclass(capsys):
+    """Both commands' flags are generated from RunConfig: compare has every flag of run but the three
+    that pick run's tasks, and the same model/encoder flags give the same training options."""
+    from dataclasses import fields
+
+    from tears_bench.cli import build_parser
+    from tears_bench.options import COMPARE, RUN, RunConfig, config_from_args
+
+    run_flags, compare_flags = _flags(RUN, capsys), _flags(COMPARE, capsys)
+    assert run_flags - compare_flags == {"--task", "--tasks", "--alphas", "--guided-control"}
+    assert compare_flags <= run_flags
+    for f in fields(RunConfig):
+        assert (f.metadata["flags"] or [f"--{f.name.replace('_', '-')}"])[0] in run_flags, f.name
+    # The options compare lacked before it shared run's pipeline.
+    assert {"--segments", "--align", "--encoder-mode", "--split-seed", "--concurrency", "--text-head",
+            "--loss-scale"} <= compare_flags
+
+    shared = ["--dataset", "ml-1m", "--encoder", "hf:x", "--encoder-mode", "lora", "--segments", "4", "--align", "kl",
+              "--text-head", "linear", "--loss-scale", "sum", "--epochs", "5", "--split-seed", "7", "--concurrency", "3"]
+    parser = build_parser()
+    run = config_from_args(parser.parse_args(["run", "--task", "flip,rank", "--alphas", "0:1:0.5", *shared]), RUN)
+    compare = config_from_args(parser.parse_args(["compare", "--summaries", "template,file:x.json", *shared]), COMPARE)
+    assert run.model_options() == compare.model_options() == {
+        "encoder": "hf:x", "encoder_mode": "lora", "segments": 4, "align": "kl", "epochs": 5, "loss_scale": "sum",
+        "text_head": "linear"}
+    assert (run.dataset, run.split_seed, run.concurrency) == (compare.dataset, compare.split_seed,
+                                                              compare.concurrency) == ("ml-1m", 7, 3)
+    assert run.tasks == ["flip", "rank"] and run.alphas == [0.0, 0.5, 1.0]
+    assert compare.summaries == ["template", "file:x.json"]
+    # Flags not given take the dataclass defaults, the one place they are written.
+    assert config_from_args(parser.parse_args(["run", "--task", "flip"]), RUN) == RunConfig(tasks=["flip"])

@@ -187,7 +187,8 @@ def _raise_keyboard_interrupt(*args, **kwargs):
 
 
 def test_compare_does_not_depend_on_cache_history(tiny, tmp_path, fresh_home, monkeypatch):
-    from tears_bench.compare import CompareConfig, run_compare
+    from tears_bench.compare import run_compare
+    from tears_bench.harness import RunConfig
 
     fresh_home()
     source = tmp_path / "plain.json"
@@ -195,8 +196,8 @@ def test_compare_does_not_depend_on_cache_history(tiny, tmp_path, fresh_home, mo
     source.write_text(json.dumps({uid: "summary : the user loves drama movies ." for uid in split.user_ids}))
 
     def compare(name):
-        config = CompareConfig(summaries=["template", f"file:{source}"], dataset=DATASET, encoder=tiny, epochs=3,
-                               limit=10, pairs=50, device="cpu", output=str(tmp_path / name))
+        config = RunConfig(summaries=["template", f"file:{source}"], dataset=DATASET, encoder=tiny, epochs=3,
+                           limit=10, pairs=50, device="cpu", output=str(tmp_path / name))
         document = json.loads((run_compare(config) / "results.json").read_text())
         return {spec: {k: v for k, v in s.items() if k != "summarizer"} for spec, s in document["sources"].items()}
 
