@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from tears_bench.openmp import prefer_passive_wait
+
+# Before any test module loads torch (import tears_bench no longer sets it): on a busy 2-core
+# machine spinning OpenMP threads made a tiny TEARS training 30x slower.
+prefer_passive_wait()
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TEARS_BENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 
