@@ -1,10 +1,11 @@
 """The one-off encoding cost, side by side: plain transformers fp32 against the frozen-embedding path.
 
-    python benchmarks/bench_encoding.py [--texts N] [--summaries FILE] [--encoder minilm]
+    python benchmarks/bench_encoding.py [--texts N] [--summaries FILE] [--sentences] [--encoder minilm]
 
 Texts: by default N offline template summaries of a synthetic dataset (built here, no data files);
 ``--summaries FILE`` takes the first N summaries of a JSON file ({user: summary}, or a list), e.g.
-../shared/data/summaries/tears-gpt4-ml-1m.json. Every method embeds the same texts, model already
+../shared/data/summaries/tears-gpt4-ml-1m.json; ``--sentences`` embeds their sentences instead (what the
+default text head caches). Every method embeds the same texts, model already
 loaded (loading takes about a second and is the same for all), in one process:
 
 - the reference: ``transformers.AutoModel`` in fp32, right-padded batches in input order (one row per
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=8,
                         help="texts split into this many chunks, every method run on each chunk in turn, so "
                              "that load from other processes falls on all methods alike (default 8)")
+    parser.add_argument("--sentences", action="store_true",
+                        help="embed the texts' sentences, as the default text head (sentence-attention) does")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
@@ -162,6 +165,9 @@ def _run(args, home: Path) -> int:
         texts, source_name = load_summaries(Path(args.summaries))[: args.texts], Path(args.summaries).name
     else:
         texts, source_name = template_texts(args.texts), "template summaries (synthetic dataset)"
+    if args.sentences:
+        from tears_bench.text.sentence_states import split_sentences
+        texts, source_name = [s for t in texts for s in split_sentences(t)], f"the sentences of {source_name}"
     resolved = resolve_encoder(args.encoder)
     lengths = [len(row) for row in resolved.tokenizer(texts, truncation=True, max_length=resolved.max_length)["input_ids"]]
     default = parse_encoder_spec(args.encoder).precision  # what a run with this --encoder computes in

@@ -143,3 +143,21 @@ def test_benchmark_table_on_a_tiny_encoder(tiny_models, tmp_path, capsys):
     assert rows["tears-bench bf16 unpadded"]["cos_min"] >= 0.99
     assert len(rows) == 5 and all(row["seconds"] > 0 for row in rows.values())
     assert "texts/s" in capsys.readouterr().out
+
+
+def test_benchmark_can_embed_the_sentences_of_the_texts(tiny_models, tmp_path, capsys):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_encoding
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    from tears_bench.text.sentence_states import split_sentences
+
+    source = tmp_path / "summaries.json"
+    texts = ["The user loves war films. They avoid horror!", "Summary: comedy; drama. Musicals?"]
+    source.write_text(json.dumps(dict(enumerate(texts))))
+    assert bench_encoding.main(["--texts", "2", "--summaries", str(source), "--sentences", "--encoder",
+                                tiny_models["bert"], "--batch-sizes", "4", "--no-int8", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    n = sum(len(split_sentences(t)) for t in texts)
+    assert n == 5 and out.startswith(f"{n} texts from the sentences of summaries.json")
