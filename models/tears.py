@@ -23,7 +23,7 @@ import torch.nn as nn
 
 from tears_bench.data.split import model_input
 from tears_bench.errors import TearsBenchError
-from tears_bench.metrics import exclude_inputs
+from tears_bench.metrics import scored_batches
 from tears_bench.models.alignment import ALIGNMENTS
 from tears_bench.models.losses import loss_term_factors, multinomial_nll
 from tears_bench.models.text_heads import make_text_head
@@ -138,13 +138,13 @@ def score_users(net: Tears, embed: Callable[[np.ndarray], torch.Tensor], fold_in
                 batch_size: int = 1024) -> torch.Tensor:
     """Scores [len(alphas), users, items] on the CPU, fold-in items at -inf, in batches of users;
     `embed(rows)` gives the text embeddings of those rows (positions into `fold_in`)."""
-    out = []
-    for start in range(0, fold_in.shape[0], batch_size):
-        rows = np.arange(start, min(start + batch_size, fold_in.shape[0]))
-        ratings = None if net.text_only else dense(model_input(fold_in[rows]), device)
-        scores = net.scores(embed(rows), ratings, alphas)
-        out.append(torch.stack([exclude_inputs(s, fold_in[rows]) for s in scores]).cpu())
-    return torch.cat(out, dim=1)
+    def score(x, rows):
+        ratings = None if net.text_only else dense(model_input(x), device)
+        return net.scores(embed(rows), ratings, alphas)
+
+    n = fold_in.shape[0]
+    batches = [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    return torch.cat([scores.cpu() for _, scores in scored_batches(score, fold_in, batches)], dim=1)
 
 
 class TearsRecommender:

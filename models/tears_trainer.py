@@ -19,7 +19,7 @@ import torch
 from tears_bench.data.split import Split, model_input
 from tears_bench.device import resolve_device
 from tears_bench.errors import TearsBenchError
-from tears_bench.metrics import exclude_inputs, ndcg_at_k, recall_at_k
+from tears_bench.metrics import DEFAULT_KS, DEFAULT_RECALL_KS, exclude_inputs, ndcg_at_k, recall_at_k
 from tears_bench.models.model_cache import CHECKPOINT_NAME, read_json, read_tensors, write_entry
 from tears_bench.models.tears import Tears, TearsRecommender, alpha_key, dense, score_users
 from tears_bench.storage import cache_dir, stable_hash
@@ -46,7 +46,6 @@ KEY_OMITTED_VALUES = {"segments": 1, "loss_scale": "sum", "text_head": "linear",
 FROZEN_LR, LORA_LR = 1e-3, 1e-4
 SELECT_ALPHAS = (0.0, 0.5, 1.0)
 SWEEP_ALPHAS = tuple(round(a / 10, 1) for a in range(11))
-METRIC_KS = {"ndcg": (10, 20, 50, 100), "recall": (20, 50)}
 TEARS_VERSION = 2  # 2: seeded from its own key (version 1 depended on the process's RNG history)
 
 
@@ -304,8 +303,8 @@ class _Trainer:
 
     def _metrics(self, scores: torch.Tensor, part: str) -> dict:
         targets = torch.from_numpy(self.parts[part][2].toarray())
-        out = {f"ndcg@{k}": float(np.nanmean(ndcg_at_k(scores, targets, k))) for k in METRIC_KS["ndcg"]}
-        out |= {f"recall@{k}": float(np.nanmean(recall_at_k(scores, targets, k))) for k in METRIC_KS["recall"]}
+        out = {f"ndcg@{k}": float(np.nanmean(ndcg_at_k(scores, targets, k))) for k in DEFAULT_KS}
+        out |= {f"recall@{k}": float(np.nanmean(recall_at_k(scores, targets, k))) for k in DEFAULT_RECALL_KS}
         out["n_users"] = int(targets.shape[0])
         return out
 
