@@ -17,8 +17,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from tears_bench.errors import TearsBenchError
-from tears_bench.text.token_states import TokenStates
+from tears_bench.text.token_states import TokenStates, frozen_embeddings
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 
@@ -36,9 +35,7 @@ class SentenceSetEncoder(nn.Module):
 
     def __init__(self, inner):
         super().__init__()
-        if getattr(inner, "mode", None) != "frozen" or not hasattr(inner, "embeddings"):
-            raise TearsBenchError("sentence embeddings need a frozen encoder (--encoder-mode frozen, --segments 1)")
-        self.embeddings = inner.embeddings  # a plain object: its encoder is not a submodule
+        self.embeddings = frozen_embeddings(inner, "sentence embeddings")
         self.dim = inner.dim
         self.identity = f"{inner.identity}|sentences"
         self.register_buffer("_device_probe", torch.empty(0), persistent=False)

@@ -106,6 +106,14 @@ class TokenStateStore:
         storage.atomic_write_bytes(path, buffer.getvalue())
 
 
+def frozen_embeddings(inner, what: str):
+    """The cached embeddings behind a frozen encoder (a plain object, so its encoder is no submodule
+    of the model that holds it); set heads read vectors a frozen encoder computed once."""
+    if getattr(inner, "mode", None) != "frozen" or not hasattr(inner, "embeddings"):
+        raise TearsBenchError(f"{what} need a frozen encoder (--encoder-mode frozen, --segments 1)")
+    return inner.embeddings
+
+
 class TokenStateEncoder(nn.Module):
     """Frozen mode for token-level heads: ``encode(texts) -> TokenStates`` (no trainable parameters).
 
@@ -116,9 +124,7 @@ class TokenStateEncoder(nn.Module):
 
     def __init__(self, inner, root: Path | None = None, progress: bool | None = None):
         super().__init__()
-        if getattr(inner, "mode", None) != "frozen" or not hasattr(inner, "embeddings"):
-            raise TearsBenchError("token states need a frozen encoder (--encoder-mode frozen, --segments 1)")
-        self.embeddings = inner.embeddings  # a plain object: its encoder is not a submodule
+        self.embeddings = frozen_embeddings(inner, "token states")
         self.dim = inner.dim
         self.identity = f"{inner.identity}|token-states"
         self.store = TokenStateStore(self.embeddings.info, self.dim, root)
