@@ -10,7 +10,7 @@ loaded (loading takes about a second and is the same for all), in one process:
 
 - the reference: ``transformers.AutoModel`` in fp32, right-padded batches in input order (one row per
   ``--batch-sizes`` value), mean pooling -- what a user would write without this suite;
-- ``FrozenEmbeddings`` (tears_bench.text.frozen) at each precision: unpadded, one text a call,
+- ``FrozenEmbeddings`` (tears_bench.text.frozen) at each precision: unpadded, calls of one fixed shape,
   vectors written to the disk cache as in a real run; the one marked "default" is what ``minilm``
   gives on this machine;
 - int8 dynamic quantisation of every Linear layer (torch.ao quantize_dynamic), unpadded: measured for
@@ -183,7 +183,7 @@ def _run(args, home: Path) -> int:
             resolved.spec.source, texts, batch_size, resolved.max_length)
     for precision in [p.strip() for p in args.precisions.split(",") if p.strip()]:
         label = "default" if precision == default else "option"
-        methods[f"tears-bench {precision}, unpadded, one text a call ({label})"] = ours(
+        methods[f"tears-bench {precision}, unpadded, fixed-shape calls ({label})"] = ours(
             args.encoder, texts, precision, home / "embeddings")
     if not args.no_int8:
         methods["int8 dynamic quantisation of Linear layers, unpadded (not offered)"] = int8_dynamic(args.encoder, texts)

@@ -86,7 +86,7 @@ def test_cache_identity_differs_between_precisions(tiny_models, tmp_path):
     assert bf16.identity == fp32.identity + ":bf16"
     assert {k: v for k, v in bf16.info.items() if k != "precision"} == fp32.info
     # fp32 keeps the key it had before precisions existed, so existing fp32 caches stay valid.
-    assert "precision" not in fp32.info and fp32.info["format"] == 2 and fp32.info["dtype"] == "float32"
+    assert "precision" not in fp32.info and fp32.info["format"] == 3 and fp32.info["dtype"] == "float32"
     assert fp32.store.folder.name == stable_hash(fp32.info)
     # The same text gets a vector in each cache, never one read from the other.
     fp32.embed(TEXTS[:1])

@@ -166,6 +166,22 @@ def test_vectors_do_not_depend_on_what_was_cached_before(tiny_models, tmp_path):
     assert torch.equal(pieces.embed(texts), whole)
 
 
+def test_cpu_calls_have_one_shape_and_a_vector_ignores_its_companions_and_position(tiny_models, tmp_path):
+    from tears_bench.text.frozen import CPU_ROWS
+
+    words = ["horror", "drama", "comedy", "action", "romance", "war", "crime", "music", "western", "sci"]
+    texts = [f"the user loves {a} and avoids {b}" for a in words for b in words[:2] if a != b]
+    together = FrozenEmbeddings(spec=tiny_models["bert"], root=tmp_path / "together")
+    lengths = {len(row) for row in together.encoder.tokenize(texts)}
+    vectors = together.embed(texts)
+    # One call per CPU_ROWS texts of a length, the last one filled up with copies.
+    per_length = [sum(len(row) == n for row in together.encoder.tokenize(texts)) for n in lengths]
+    assert together.stats["batches"] == sum(-(-n // CPU_ROWS) for n in per_length) < len(texts)
+    for i in (0, len(texts) - 1, 7):  # first, last and a middle position of their call
+        alone = FrozenEmbeddings(spec=tiny_models["bert"], root=tmp_path / f"alone{i}").embed([texts[i]])
+        assert torch.equal(alone[0], vectors[i])
+
+
 def test_interrupted_run_keeps_finished_batches(tiny_models, tmp_path):
     emb = FrozenEmbeddings(spec=tiny_models["bert"], root=tmp_path, batch_size=1, flush_rows=1)
     _Counter(emb.encoder.model, fail_after=3)

@@ -16,7 +16,8 @@ from tears_bench.storage import stable_hash
 _SMALL_FILE = 4 << 20
 _CHUNK = 1 << 20
 # 2: texts embedded without padding (vectors no longer depend on their batch companions).
-_IDENTITY_FORMAT = 2
+# 3: on the CPU, calls of one fixed shape per token length (frozen.CPU_ROWS texts), not one text a call.
+_IDENTITY_FORMAT = 3
 
 
 def _file_digest(path: Path) -> str:
@@ -56,5 +57,5 @@ def encoder_identity(name: str, model_type: str, fingerprint: str, pooling: str,
 
 def short_identity(info: dict[str, Any]) -> str:
     """Short form, part of the TEARS model cache keys: models trained on bf16 and fp32 vectors differ."""
-    base = f"{info['name']}@{info['fingerprint'][:16]}:{info['pooling']}:{info['max_length']}"
+    base = f"{info['name']}@{info['fingerprint'][:16]}:f{info['format']}:{info['pooling']}:{info['max_length']}"
     return f"{base}:{info['precision']}" if info.get("precision", "fp32") != "fp32" else base

@@ -6,7 +6,7 @@ frozen encoder's token states do not help much: the last-layer state of "horror"
 is different: MiniLM puts "The user loves horror movies." at cosine 0.84 from "The user dislikes
 horror movies." and "dislikes horror" nearer "dislikes comedy" (0.78) than "loves comedy" (0.59),
 so liking and disliking is a direction a small head can read. Each sentence goes through the
-ordinary embedding cache (tears_bench.text.frozen.FrozenEmbeddings: one text a call, unpadded),
+ordinary embedding cache (tears_bench.text.frozen.FrozenEmbeddings: unpadded, one call shape per length),
 so edited summaries at task time reuse every sentence the edit did not touch.
 """
 from __future__ import annotations
