@@ -25,7 +25,8 @@ SET_HEADS = {"attention": "tokens", "sentence-attention": "sentences"}
 
 
 class AttentionPoolingHead(nn.Module):
-    """K learned queries over token states -> Linear(K * dim, out_dim, bias=False)."""
+    """K learned queries over a set of vectors (token states or sentence embeddings), then
+    Linear(K * dim, out_dim, bias=False)."""
 
     def __init__(self, dim: int, out_dim: int, queries: int = 4, null_slot: bool = False):
         super().__init__()
