@@ -127,12 +127,18 @@ def test_auto_precision_follows_the_hardware(monkeypatch, tiny_models, tmp_path)
     assert encoders.resolve_precision("bf16", "cpu") == "bf16"  # asked for explicitly: honoured
 
 
-def test_benchmark_table_on_a_tiny_encoder(tiny_models, tmp_path, capsys):
+def benchmark_module():
+    """benchmarks/bench_encoding.py, imported as a module (benchmarks/ is no package)."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         import bench_encoding
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
+    return bench_encoding
+
+
+def test_benchmark_table_on_a_tiny_encoder(tiny_models, tmp_path, capsys):
+    bench_encoding = benchmark_module()
     out = tmp_path / "rows.json"
     assert bench_encoding.main(["--texts", "6", "--encoder", tiny_models["bert"], "--batch-sizes", "4",
                                 "--json", str(out)]) == 0
@@ -146,11 +152,7 @@ def test_benchmark_table_on_a_tiny_encoder(tiny_models, tmp_path, capsys):
 
 
 def test_benchmark_can_embed_the_sentences_of_the_texts(tiny_models, tmp_path, capsys):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import bench_encoding
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    bench_encoding = benchmark_module()
     from tears_bench.text.sentence_states import split_sentences
 
     source = tmp_path / "summaries.json"
