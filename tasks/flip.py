@@ -47,7 +47,7 @@ def run_flip(models, split, summaries: Mapping[int, str], editor, alphas: Sequen
 
     # 1. The editor names the two genres; anything not two distinct listed genres is a skip.
     picks = editor.find_genres_many(texts, genres) if texts else []
-    picks = [_check_pick(p, genres) for p in picks]
+    picks = [check_pick(p, genres) for p in picks]
     keep = [i for i, p in enumerate(picks) if not isinstance(p, Skip)]
     for i, p in enumerate(picks):
         if isinstance(p, Skip):
@@ -137,7 +137,7 @@ def run_flip(models, split, summaries: Mapping[int, str], editor, alphas: Sequen
     return result, per_user + skipped_rows
 
 
-def _check_pick(pick, genres: list[str]):
+def check_pick(pick, genres: list[str]):
     """The editor's (fav, least) if both are distinct genres of the list, else a Skip."""
     if isinstance(pick, Skip) or pick is None:
         return pick if isinstance(pick, Skip) else Skip(NOT_FOUND)

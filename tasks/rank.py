@@ -44,8 +44,8 @@ def run_rank(models, split, summaries: Mapping[int, str], editor, alphas: Sequen
     rows, users, texts, skipped_rows, skipped = select_users(split, summaries, limit, seed)
     n_test = len(rows) + int(skipped["no summary"])
     fold_in = split.test_input[rows]
-    target_items = _padded_targets(split.test_target[rows])  # [U, T], -1 = padding
-    order = _target_order(users, target_items, seed)
+    target_items = padded_targets(split.test_target[rows])  # [U, T], -1 = padding
+    order = target_order(users, target_items, seed)
 
     # 1. Per model: original ranks of every held-out target, the eligible ones, the chosen one.
     picks: dict[str, dict] = {}
@@ -54,7 +54,7 @@ def run_rank(models, split, summaries: Mapping[int, str], editor, alphas: Sequen
         ranks = _ranks(model, texts, fold_in, model_a, target_items, f"rank: {name}, original")  # [A, U, T]
         eligible = (target_items >= 0) & ((ranks >= lo) & (ranks < hi)).all(axis=0)
         picks[name] = {"alphas": model_a, "ranks": ranks, "eligible": eligible.sum(axis=1),
-                       "chosen": _first_eligible(order, eligible)}
+                       "chosen": first_eligible(order, eligible)}
 
     # 2. The editor's attempts, once per (user, item) some model chose.
     pairs = sorted({(i, int(p["chosen"][i])) for p in picks.values() for i in np.flatnonzero(p["chosen"] >= 0)})
@@ -109,13 +109,13 @@ def run_rank(models, split, summaries: Mapping[int, str], editor, alphas: Sequen
     return result, _rows(split, editor, users, texts, pair_index, descriptions, edits, picks, changes) + skipped_rows
 
 
-def _target_order(users: np.ndarray, target_items: np.ndarray, seed: int) -> list[np.ndarray]:
+def target_order(users: np.ndarray, target_items: np.ndarray, seed: int) -> list[np.ndarray]:
     """Per user, its target columns in a random order seeded by (seed, user)."""
     counts = (target_items >= 0).sum(axis=1)
     return [user_rng(seed, user).permutation(int(count)) for user, count in zip(users.tolist(), counts.tolist())]
 
 
-def _first_eligible(order: list[np.ndarray], eligible: np.ndarray) -> np.ndarray:
+def first_eligible(order: list[np.ndarray], eligible: np.ndarray) -> np.ndarray:
     """The first eligible column of each user's order (uniform among the eligible), -1 when none."""
     chosen = np.full(len(order), -1, dtype=np.int64)
     for i, columns in enumerate(order):
@@ -192,7 +192,7 @@ def _rows(split, editor, users, texts, pair_index, descriptions, edits, picks, c
     return [out[key] for key in sorted(out)]
 
 
-def _padded_targets(targets) -> np.ndarray:
+def padded_targets(targets) -> np.ndarray:
     """Held-out target items per user as [U, T] column indices, -1 where a user has fewer."""
     targets = targets.tocsr()
     counts = np.diff(targets.indptr)

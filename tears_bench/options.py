@@ -16,8 +16,9 @@ from tears_bench.errors import TearsBenchError
 
 DEFAULT_ALPHAS = tuple(round(a / 10, 1) for a in range(11))
 TASK_REVISIONS = {"rank": "eligibility per model", "uniqueness": "shared users, distinct pairs"}
-RUN, COMPARE = "run", "compare"
+RUN, COMPARE, SERVE = "run", "compare", "serve"
 BOTH = (RUN, COMPARE)
+EVERY = (RUN, COMPARE, SERVE)  # serve takes the options that say which model to train, on what
 
 
 def comma_list(text: str) -> list[str]:
@@ -62,7 +63,7 @@ TEXT_HEAD_HELP = ("TEARS text head: auto (default: sentence-attention for frozen
 
 
 def option(default=None, *, help: str, factory=None, flags: tuple[str, ...] | None = None,
-           commands: tuple[str, ...] = BOTH, convert=None, per_command: dict | None = None, **argparse_kwargs):
+           commands: tuple[str, ...] = EVERY, convert=None, per_command: dict | None = None, **argparse_kwargs):
     """A RunConfig field and its flag: `flags` (default --field-name), the `commands` that accept it,
     `convert` (applied to the flag's text after parsing, so its errors are TearsBenchErrors), a
     command's own help or keywords in `per_command`, and argparse keywords (type, choices, ...)."""
@@ -85,13 +86,13 @@ class RunConfig:
              "sources of the same users feed the uniqueness task (default template)",
         per_command={COMPARE: {"required": True, "help": "two or more comma-separated summary sources: template, "
                                                           "file:PATH, tears-gpt4-ml-1m, openai:MODEL, ..."}})
-    models: list[str] = option(factory=lambda: ["tears-multvae"], type=comma_list,
+    models: list[str] = option(factory=lambda: ["tears-multvae"], type=comma_list, commands=BOTH,
                                help="comma-separated TEARS models (default tears-multvae)")
     editor: str = option("offline", help="editor of the flip and rank tasks: offline (default), or an LLM id such "
                                          "as openai:gpt-4o")
-    alphas: list[float] = option(factory=lambda: list(DEFAULT_ALPHAS), commands=(RUN,), convert=parse_alphas,
+    alphas: list[float] = option(factory=lambda: list(DEFAULT_ALPHAS), commands=(RUN, SERVE), convert=parse_alphas,
                                  help="start:stop:step or a comma list; alpha = weight of the text (default 0:1:0.1)")
-    limit: int | None = option(type=int, help="a seeded random N of the test users (the same in every task)")
+    limit: int | None = option(type=int, commands=BOTH, help="a seeded random N of the test users (the same in every task)")
     seed: int = option(0, type=int, help="seed of the models and tasks (default 0)")
     split_seed: int = option(42, type=int, help="seed of the held-out users (default 42)")
     output: str | None = option(help="output folder (default results/<time>-<dataset>-<tasks, or compare>); "
@@ -108,14 +109,14 @@ class RunConfig:
                                              "see docs/decisions.md)")
     align: str = option("ot", help="alignment: ot (default), none, kl, contrastive")
     epochs: int | None = option(type=int, help="maximum TEARS training epochs")
-    pairs: int = option(2000, type=int, help="random summary pairs for uniqueness (default 2000)")
+    pairs: int = option(2000, type=int, commands=BOTH, help="random summary pairs for uniqueness (default 2000)")
     allow_partial: bool = option(False, action="store_true",
                                  help="accept a summaries source that covers under 90%% of the split's users "
                                       "(refused otherwise)")
     loss_scale: str = option("authors", choices=["sum", "authors"],
                              help="TEARS loss normalisation: authors (default: NLL averaged over items, as in the "
                                   "authors' code) or sum (NLL summed over items); see docs/protocol.md")
-    guided_control: str = option("empty", choices=["empty", "cf"], commands=(RUN,),
+    guided_control: str = option("empty", choices=["empty", "cf"], commands=(RUN, SERVE),
                                  help="guided task baseline: empty (default, the authors': the same mix with an "
                                       "empty summary) or cf (the CF-only ranking for 'more')")
     text_head: str = option("auto", choices=TEXT_HEAD_CHOICES, help=TEXT_HEAD_HELP)
@@ -175,8 +176,8 @@ def add_options(parser, command: str) -> None:
                             **keywords)
 
 
-def config_from_args(args: argparse.Namespace, command: str) -> RunConfig:
-    """The RunConfig of a parsed `command` line: given flags converted, the others at their defaults."""
+def given_options(args: argparse.Namespace, command: str) -> dict:
+    """The RunConfig fields set on a parsed `command` line, converted: {name: value}."""
     values = {}
     for f in command_fields(command):
         value = getattr(args, f.name)
@@ -184,7 +185,12 @@ def config_from_args(args: argparse.Namespace, command: str) -> RunConfig:
             continue
         convert = f.metadata["convert"]
         values[f.name] = convert(value) if convert else value
-    return RunConfig(**values)
+    return values
+
+
+def config_from_args(args: argparse.Namespace, command: str) -> RunConfig:
+    """The RunConfig of a parsed `command` line: given flags converted, the others at their defaults."""
+    return RunConfig(**given_options(args, command))
 
 
 def recorded_config(config: RunConfig, command: str) -> dict:

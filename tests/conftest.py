@@ -65,3 +65,7 @@ def fast_cf(monkeypatch):
     from tests.tiny_encoders import CF_FAST
 
     monkeypatch.setitem(DEFAULTS, "cf_config", CF_FAST)
+
+
+# The served tiny model of the serve tests, built once per session when a serve test asks for it.
+from tests.serve_fixtures import serve_workbench, served_app  # noqa: E402,F401
