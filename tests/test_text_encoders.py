@@ -210,6 +210,35 @@ def test_store_compacts_and_round_trips(tmp_path):
     assert (tmp_path / "k" / "meta.json").exists()
 
 
+def test_a_big_part_is_left_alone_while_small_additions_are_merged(tmp_path):
+    """Size-tiered compaction: rows added one at a time (serve adds a sentence an edit) are merged
+    among themselves; the big part is never rewritten, and every vector reads back the same, from
+    separate in-memory blocks or after they are joined."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    digests = [embedding_cache.text_digest(f"t{i}") for i in range(1000 + 40)]
+    vectors = rng.standard_normal((1040, 4)).astype(np.float32)
+    store = EmbeddingStore("k", 4, root=tmp_path)
+    store.add(digests[:1000], vectors[:1000])
+    store.flush()
+    big = next((tmp_path / "k").glob("part-*.npz"))
+    stamp = big.stat().st_mtime_ns
+    for i in range(1000, 1040):  # 40 flushes of one row: several compactions
+        store.add(digests[i:i + 1], vectors[i:i + 1])
+        store.flush()
+        assert np.array_equal(store.get(digests[i - 3:i + 1]), vectors[i - 3:i + 1])
+    assert big.exists() and big.stat().st_mtime_ns == stamp, "the big part was rewritten"
+    parts = sorted((tmp_path / "k").glob("part-*.npz"))
+    assert big in parts and len(parts) <= embedding_cache.COMPACT_AFTER
+    # Blocks: gathered row by row, then joined past MAX_BLOCKS; the same vectors either way.
+    order = rng.permutation(1040)
+    assert np.array_equal(store.get([digests[i] for i in order]), vectors[order])
+    assert np.array_equal(store.matrix[[store._index[digests[i]] for i in order]], vectors[order])
+    reloaded = EmbeddingStore("k", 4, root=tmp_path)
+    assert len(reloaded) == 1040 and np.array_equal(reloaded.get([digests[i] for i in order]), vectors[order])
+
+
 def test_frozen_wrapper_api(tiny_models, tmp_path, monkeypatch):
     monkeypatch.setenv("TEARS_BENCH_HOME", str(tmp_path))
     enc = build_encoder(tiny_models["bert"])

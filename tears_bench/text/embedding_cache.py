@@ -10,7 +10,9 @@ Parts are only ever added, each written atomically (temporary file + rename), so
 run keeps every part it finished and never leaves a half-written one; two processes filling the
 same cache cannot clobber each other's parts (a text embedded by both is stored twice and the
 first copy wins on load). When the folder holds more than ``COMPACT_AFTER`` parts they are merged
-into one and the merged-away parts deleted (only those this process had loaded). A part that cannot
+and the merged-away parts deleted (only those this process had loaded): into one, or, when one part
+holds most rows, the others into one beside it (size-tiered, so that a few new rows never cost a
+rewrite of the whole cache: `serve` adds one sentence an edit). A part that cannot
 be read (truncated, garbled, wrong shapes) is moved aside by ``storage.quarantine`` and its texts
 are embedded again. Loading 6,000 x
 384 floats is a handful of ``np.load`` calls: milliseconds.
@@ -32,6 +34,7 @@ import numpy as np
 from tears_bench import storage
 
 COMPACT_AFTER = 8
+MAX_BLOCKS = 64  # in-memory blocks read row by row before they are joined into one matrix
 DIGEST_BYTES = 32
 
 
@@ -75,6 +78,7 @@ class EmbeddingStore:
         self._pending_digests: list[bytes] = []
         self._pending_vectors: list[np.ndarray] = []
         self._parts: list[Path] = []
+        self._part_rows: dict[Path, int] = {}
         self._load()
 
     # ---------------------------------------------------------------- reading
@@ -90,6 +94,7 @@ class EmbeddingStore:
                 _quarantine(path, f"{type(error).__name__}: {error}")
                 continue
             self._parts.append(path)
+            self._part_rows[path] = len(digests)
             self._append(digests.tobytes(), vectors)
         self._matrix = None
 
@@ -128,7 +133,17 @@ class EmbeddingStore:
     def get(self, digests: Sequence[bytes]) -> np.ndarray:
         """The vectors of these digests, float32 [len(digests), dim]; all must be stored."""
         rows = np.fromiter((self._index[d] for d in digests), dtype=np.int64, count=len(digests))
-        return self.matrix[rows]
+        if self._matrix is not None or len(self._blocks) > MAX_BLOCKS:
+            return self.matrix[rows]
+        # Gather from the blocks: joining them into one matrix after every small addition would
+        # copy the whole cache (64 MB for 42k sentences) per call.
+        starts = np.cumsum([0] + [len(block) for block in self._blocks])
+        block_of = np.searchsorted(starts, rows, side="right") - 1
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        for b in np.unique(block_of).tolist():
+            chosen = block_of == b
+            out[chosen] = self._blocks[b][rows[chosen] - starts[b]]
+        return out
 
     # ---------------------------------------------------------------- writing
     def add(self, digests: Sequence[bytes], vectors: np.ndarray) -> None:
@@ -154,6 +169,7 @@ class EmbeddingStore:
         digests = np.frombuffer(b"".join(self._pending_digests), dtype=np.uint8).reshape(-1, DIGEST_BYTES)
         vectors = np.concatenate(self._pending_vectors)
         self._parts.append(self._write_part(digests, vectors))
+        self._part_rows[self._parts[-1]] = len(digests)
         self._pending_digests, self._pending_vectors = [], []
         if len(self._parts) > COMPACT_AFTER:
             self.compact()
@@ -166,18 +182,50 @@ class EmbeddingStore:
         return path
 
     def compact(self) -> None:
-        """Merges every part this process knows into one (pending rows are flushed first)."""
+        """Merges the parts this process knows (pending rows are flushed first): all into one, or,
+        when one part holds more rows than all the others, the others into one beside it."""
         if self._pending_digests:
             self.flush()  # may recurse into compact once; harmless
         if len(self._parts) <= 1:
+            return
+        biggest = max(self._parts, key=lambda path: self._part_rows.get(path, 0))
+        rest = sum(self._part_rows.get(path, 0) for path in self._parts) - self._part_rows.get(biggest, 0)
+        if self._part_rows.get(biggest, 0) > rest:
+            small = [path for path in self._parts if path != biggest]
+            merged = self._merge_parts(small)
+            self._remove(small)
+            self._parts = [biggest] + ([merged] if merged is not None else [])
             return
         old = list(self._parts)
         order = sorted(self._index.items(), key=lambda item: item[1])
         digests = np.frombuffer(b"".join(d for d, _ in order), dtype=np.uint8).reshape(-1, DIGEST_BYTES)
         merged = self._write_part(digests, self.matrix)
-        for path in old:
+        self._part_rows[merged] = len(digests)
+        self._remove(old)
+        self._parts = [merged]
+
+    def _merge_parts(self, paths: list[Path]) -> Path | None:
+        """One new part holding the rows of `paths` (read back from disk; the first copy of a text wins)."""
+        read = []
+        for path in paths:
+            try:
+                read.append(_read_part(path, self.dim))
+            except FileNotFoundError:
+                continue  # merged away by another process
+        if not read:
+            return None
+        digests = np.concatenate([d for d, _ in read])
+        vectors = np.concatenate([v for _, v in read])
+        _, first = np.unique(digests.view(f"V{DIGEST_BYTES}").ravel(), return_index=True)
+        first = np.sort(first)
+        merged = self._write_part(digests[first], vectors[first])
+        self._part_rows[merged] = len(first)
+        return merged
+
+    def _remove(self, paths: list[Path]) -> None:
+        for path in paths:
+            self._part_rows.pop(path, None)
             try:
                 path.unlink()
             except OSError:
                 pass
-        self._parts = [merged]
