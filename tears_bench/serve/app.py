@@ -111,6 +111,7 @@ def validation_message(errors: list[dict]) -> str:
     loc = list(first.get("loc", ()))
     where = ".".join(str(part) for part in (loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc))
     got = first.get("input")
-    shown = "" if got is None or isinstance(got, (dict, list)) else f" (got {str(got)[:40]!r})"
+    shown = "" if got is None or isinstance(got, (dict, list)) else \
+        f" (got {got[:40]!r})" if isinstance(got, str) else f" (got {got})"
     more = f"; and {len(errors) - 1} more problem(s)" if len(errors) > 1 else ""
     return f"{where or 'request'}: {first.get('msg', 'invalid')}{shown}{more}"

@@ -70,6 +70,9 @@ class Workbench:
         self.rows = {user_id: row for row, user_id in enumerate(self.user_ids)}
         self._original = OrderedDict()  # (row, alpha key) -> scores [items]
         self._lock = threading.Lock()
+        embeddings = getattr(recommender.encoder, "embeddings", None)
+        if hasattr(embeddings, "load_model"):  # a frozen encoder loads its weights on the first new text
+            embeddings.load_model()
 
     # --- looking up -------------------------------------------------------------------------
     def info(self) -> dict:

@@ -99,6 +99,10 @@ class FrozenEmbeddings:
                                                        precision=self._precision)
         return self._encoder
 
+    def load_model(self) -> None:
+        """Load the encoder's weights now (serve does, so that the first edit does not wait for them)."""
+        self.encoder  # noqa: B018  (the property loads them)
+
     @property
     def model_loaded(self) -> bool:
         return self._encoder is not None
