@@ -331,3 +331,53 @@ def test_serve_refuses_unknown_targets_and_a_missing_web_extra(capsys, monkeypat
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     assert main(["serve", "tears-multvae"]) == 2
     assert "pip install 'tears-bench[serve]'" in capsys.readouterr().err
+
+
+def _llm_workbench(serve_workbench, server, tmp_path):
+    from tears_bench.serve.workbench import Workbench
+    from tears_bench.tasks.editors import get_editor
+
+    wb = serve_workbench
+    editor = get_editor("openai-compatible:fake-model", base_url=server.openai_base_url, concurrency=2)
+    return Workbench(wb.split, wb.summaries, wb.model, editor, tmp_path, model=wb.name, alpha=0.5, sweep=ALPHAS,
+                     seed=wb.seed)
+
+
+def test_a_configured_llm_editor_makes_the_simulated_edits(serve_workbench, tmp_path):
+    """The run's editor may be an LLM: the page's flip is then the LLM's, with the task's numbers."""
+    from fastapi.testclient import TestClient
+
+    from tears_bench.serve.app import create_app
+    from tears_bench.tasks.flip import run_flip
+    from tests.fake_llm_server import FakeLLMServer
+    from tests.test_editor_llm import llm_behaviour
+
+    with FakeLLMServer(behaviour=llm_behaviour()) as server:
+        wb = _llm_workbench(serve_workbench, server, tmp_path)
+        _, rows = run_flip({wb.name: wb.model}, wb.split, wb.summaries, wb.editor, [1.0], seed=wb.seed,
+                           references=())
+        row = next(r for r in rows if "skipped" not in r)
+        sent = server.count
+        answer = TestClient(create_app(wb)).post("/api/simulate", json={"user_id": row["user_id"], "task": "flip",
+                                                                        "alpha": 1.0})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["edited"] == row["edited"]
+        assert answer.json()["numbers"]["delta_up"] == row["scores"][wb.name]["1.0"]["delta_up"]
+        assert server.count == sent  # the same prompts: answered from the LLM cache
+    assert wb.info()["editor"] == "openai-compatible:fake-model"
+
+
+def test_an_llm_editor_that_fails_is_one_line_not_a_crash(serve_workbench, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from tears_bench.serve.app import create_app
+    from tests.fake_llm_server import FakeLLMServer, Reply
+
+    with FakeLLMServer(behaviour=lambda n, path, body: Reply(status=401, message="invalid api key")) as server:
+        wb = _llm_workbench(serve_workbench, server, tmp_path)
+        client = TestClient(create_app(wb))
+        user = _users(wb)[0]
+        answer = client.post("/api/simulate", json={"user_id": user, "task": "flip", "alpha": 0.5})
+        assert answer.status_code == 502
+        assert "401" in answer.json()["error"] and "\n" not in answer.json()["error"]
+        assert client.post("/api/recommend", json={"user_id": user, "text": "x", "alpha": 0.5}).status_code == 200
