@@ -440,19 +440,20 @@
   const NUMBER_LABELS = {
     favourite: "Favourite genre",
     least_favourite: "Least favourite genre",
-    delta_up: "Δ gNDCG favourite",
-    delta_down: "Δ gNDCG least favourite",
+    // The flip task's definitions: both are better when larger.
+    delta_up: "Δ-up: least favourite's gNDCG@20 rose by",
+    delta_down: "Δ-down: favourite's gNDCG@20 fell by",
     alpha: "α",
     item: "Item",
     title: "Title",
     description: "Description",
     rank_before: "Rank before",
     rank_after: "Rank after",
-    rank_change: "Rank change",
+    rank_change: "Rank change (+ = moved up)",
     attempt: "Attempt used",
     genre: "Genre",
     direction: "Direction",
-    delta: "Δ gNDCG",
+    delta: "Δ gNDCG@20 (+ = the request worked)",
     mix: "Mix",
   };
   const SIGNED = new Set(["delta_up", "delta_down", "delta", "rank_change"]);
