@@ -87,7 +87,7 @@ def _compare_into(out: Path, config: RunConfig, results) -> Path:
     manifest = results.manifest(shown, split, sources, {})
     manifest.pop("models")  # one model per source and name: their keys are under "sources"
     manifest["editor"] = get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency,
-                                    timeout=config.llm_timeout).describe()  # the compare table names its spec
+                                    timeout=config.llm_timeout, llm_mode=config.llm_mode).describe()  # the compare table names its spec
     document = {
         "config": recorded_config(shown, COMPARE),
         "manifest": manifest,
