@@ -21,7 +21,8 @@ endpoint would (scripts and `behaviour` apply to batched requests too, in order)
 A batch reports itself in progress for `batch_polls` retrievals, then ends and its requests are
 answered. `hold_batches = True` keeps every batch in progress (an interrupted wait); `expire_after
 = n` ends a batch as expired after answering its first n requests; `max_batch_requests` refuses a
-larger batch as the real APIs refuse one over their limits. `calls` lists (method, path) of every
+larger batch as the real APIs refuse one over their limits; `poll_failures = n` answers the next n
+batch retrievals with a 503. `calls` lists (method, path) of every
 HTTP request, `batch_requests` (path, body) of every request answered inside a batch.
 """
 from __future__ import annotations
@@ -80,6 +81,7 @@ class FakeLLMServer:
         self.hold_batches = False
         self.expire_after: int | None = None
         self.max_batch_requests: int | None = None
+        self.poll_failures = 0  # the next n batch retrievals answer 503 (a provider hiccup)
         self.headers: list[dict[str, str]] = []
         self.queries: list[str] = []  # the query string of every request ("" when none)
         self._script: list[Reply] = []
@@ -279,6 +281,11 @@ class FakeLLMServer:
                         return self._missing(path)
                     return self._send_raw(200, data, "application/octet-stream")
                 if match := re.fullmatch(r"/v1/(messages/)?batches/([^/]+)", path):
+                    with server._lock:
+                        hiccup, server.poll_failures = server.poll_failures > 0, max(0, server.poll_failures - 1)
+                    if hiccup:
+                        return self._send(503, {"type": "error",
+                                                "error": {"message": "overloaded", "type": "api_error"}})
                     found = server._batch_retrieve(match.group(2))
                     return self._send(200, found) if found else self._missing(path)
                 if match := re.fullmatch(r"/v1/messages/batches/([^/]+)/results", path):
@@ -298,7 +305,8 @@ class FakeLLMServer:
                 if path == "/v1/batches":
                     return self._create_openai(body)
                 if path == "/v1/messages/batches":
-                    lines = [(r.get("custom_id"), "/v1/messages", r.get("params", {})) for r in body.get("requests", [])]
+                    lines = [(r.get("custom_id"), "/v1/messages", r.get("params", {}))
+                             for r in body.get("requests", [])]
                     return self._send(*server._batch_create("anthropic", lines, {}))
                 if match := re.fullmatch(r"/v1/(messages/)?batches/([^/]+)/cancel", path):
                     if match.group(2) not in server.batches:

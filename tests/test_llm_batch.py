@@ -2,12 +2,12 @@
 endpoints (OpenAI Files + Batches, Anthropic Message Batches)."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
@@ -96,6 +96,17 @@ def test_round_trip_lands_in_the_cache_and_online_reads_it(provider, server, cap
     assert "submitting 5 requests in 1 batch" in capsys.readouterr().err
 
 
+def test_polling_backs_off_exponentially_up_to_the_cap_and_rides_out_provider_hiccups(server):
+    assert list(itertools.islice(BatchOptions(poll_interval=1, max_poll_interval=8).waits(), 6)) == [1, 2, 4, 8, 8, 8]
+    server.poll_failures = 2  # two 503s on the first polls: retried at the next poll, not fatal
+    out, stats = batch("openai", server, prompts(3))
+    assert server.calls_to("GET", r"/v1/batches/[^/]+") == 2 + 3 and stats.new == 3
+    server.poll_failures = 100  # a provider that never recovers: one error, the batch stays recorded
+    with pytest.raises(TearsBenchError, match="polling batch batch_0002 failed: HTTP 503.*rerun the same command"):
+        batch("openai", server, prompts(3, "x"))
+    assert batch_table()[-1][1] == "pending"
+
+
 def test_online_answers_are_not_batched_again(server):
     complete_many("openai:gpt-4o-mini", prompts(2), base_url=server.openai_base_url, progress=False)
     out, stats = batch("openai", server, prompts(4))
@@ -122,7 +133,8 @@ def test_sharding_by_request_count_and_by_bytes(provider, server):
              for m in prompts(5, "b")}
     assert len(sizes) == 1
     one = sizes.pop()
-    out, stats = batch(provider, server, prompts(5, "b"), BatchOptions(poll_interval=0.01, max_bytes=2 * one + one // 2))
+    out, stats = batch(provider, server, prompts(5, "b"),
+                       BatchOptions(poll_interval=0.01, max_bytes=2 * one + one // 2))
     assert [len(b["lines"]) for b in list(server.batches.values())[3:]] == [2, 2, 1]
     out, stats = batch(provider, server, prompts(2, "c"), BatchOptions(poll_interval=0.01, max_bytes=2 * one))
     assert [len(b["lines"]) for b in list(server.batches.values())[6:]] == [2]  # exactly at the limit: one batch
@@ -207,31 +219,34 @@ def test_interrupted_wait_resumes_by_batch_id_without_a_second_create(provider, 
     assert stats.from_cache == 4 and len(list(server.batches.values())[-1]["lines"]) == 2
 
 
-def test_a_killed_process_leaves_its_batch_recorded_and_the_rerun_collects_it(server, tmp_path):
-    """The real thing: a `summarize`-like process waiting on its batch is SIGKILLed; the rerun finds
-    the batch id in the cache and polls it."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_an_interrupted_summarize_leaves_its_batch_recorded_and_the_rerun_collects_it(server, stop):
+    """The real thing: `summarize --llm-mode batch` waiting on its batch is stopped (Ctrl-C, or killed
+    outright); the rerun finds the batch id in the cache, polls it, and creates nothing."""
     server.hold_batches = True
-    script = textwrap.dedent(f"""
-        from tears_bench.llm import BatchOptions, complete_many
-        from tests.test_llm_batch import prompts
-        complete_many("openai:gpt-4o-mini", prompts(3), base_url={server.openai_base_url!r}, mode="batch",
-                      batch=BatchOptions(poll_interval=0.01), progress=False)
-    """)
-    child = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy(), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "tears_bench", "summarize", "--dataset", "synthetic:users=200,items=300,seed=0",
+               "--summarizer", "openai:gpt-4o-mini", "--llm-base-url", server.openai_base_url, "--limit", "3",
+               "--llm-mode", "batch"]
+    env = {**os.environ, "TEARS_BENCH_BATCH_POLL": "0.01", "TEARS_BENCH_BATCH_POLL_MAX": "0.02"}
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 60
         while server.calls_to("GET", r"/v1/batches/[^/]+") < 3:  # created, recorded, and polled
             assert child.poll() is None and time.time() < deadline
             time.sleep(0.02)
     finally:
-        child.send_signal(signal.SIGKILL)
-        child.communicate(timeout=30)
-    assert creates("openai", server) == 1 and batch_table()[0][1] == "pending"
+        child.send_signal(stop)
+        _, err = child.communicate(timeout=30)
+    if stop == signal.SIGINT:
+        assert child.returncode == 130
+        assert "1 batch of openai:gpt-4o-mini (batch_0001) stays queued at the provider, not cancelled" in err
+    assert creates("openai", server) == 1 and batch_table() == [("batch_0001", "pending", 3)]
     server.hold_batches = False
-    out, stats = batch("openai", server, prompts(3))
-    assert creates("openai", server) == 1 and stats.new == 3
-    assert [c.text for c in out] == [default_text(m, WORDS) for m in prompts(3)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "resuming 1 batch submitted before (batch_0001; 3 of the requests), not submitted again" in result.stderr
+    assert "3 new through 1 batch" in result.stdout
+    assert creates("openai", server) == 1 and len(server.batch_requests) == 3 and server.count == 0
 
 
 def test_a_batch_cancelled_at_the_provider_is_reported(server):

@@ -53,8 +53,8 @@ from tears_bench.llm.cache import CompletionCache
 from tears_bench.llm.pricing import estimate_cost, format_cost
 from tears_bench.llm.runner import RetryPolicy, RunStats, run_requests
 
-__all__ = ["DEFAULT_PARAMS", "LLM_MODES", "BatchOptions", "Completion", "CompletionCache", "LLMClient", "Message", "ProviderError",
-           "ProviderSpec", "RetryPolicy", "RunStats", "Usage", "complete_many", "estimate_cost",
+__all__ = ["DEFAULT_PARAMS", "LLM_MODES", "BatchOptions", "Completion", "CompletionCache", "LLMClient", "Message",
+           "ProviderError", "ProviderSpec", "RetryPolicy", "RunStats", "Usage", "complete_many", "estimate_cost",
            "format_cost", "get_client", "parse_provider", "redact_url"]
 
 
@@ -108,7 +108,7 @@ def complete_many(
             completions, stats = run_batch(
                 spec, requests, normalise_params(params), adapter_factory=lambda: make_adapter(spec, base_url, timeout),
                 cache=store, replicates=replicates, options=batch, desc=desc, progress=progress,
-                on_result=on_result, endpoint=redact_url(base_url))
+                on_result=on_result, endpoint=redact_url(base_url), retry=retry)
         else:
             completions, stats = run_requests(
                 spec, requests, normalise_params(params), client_factory=lambda: get_client(spec, base_url, timeout),

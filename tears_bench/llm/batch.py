@@ -150,9 +150,11 @@ def run_batch(
     on_result: Callable[[int, Completion], None] | None = None,
     endpoint: str | None = None,
     log: Callable[[str], None] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> tuple[list[Completion], RunStats]:
     """Answers in request order, and the stats. `endpoint` (the redacted base URL) is recorded with
-    each batch, for people reading the cache; `log` receives the cost line and notices (stderr)."""
+    each batch, for people reading the cache; `log` receives the cost line and notices (stderr);
+    `retry` governs the calls that create and poll batches (default RetryPolicy.from_env())."""
     from tqdm import tqdm
 
     check_batch_provider(spec)
@@ -162,7 +164,7 @@ def run_batch(
     replicates = list(replicates) if replicates is not None else [0] * len(requests)
     keys = [request_key(spec, params, messages, r) for messages, r in zip(requests, replicates)]
     run = _BatchRun(spec, requests, params, keys, cache, options or BatchOptions.from_env(), on_result,
-                    endpoint, log or _stderr)
+                    endpoint, log or _stderr, retry or RetryPolicy.from_env())
     run.bar = tqdm(total=len(requests), initial=run.stats.from_cache, desc=desc or f"{spec} batch", unit="req",
                    disable=(None if progress is None else not progress), dynamic_ncols=True)
     try:
@@ -177,9 +179,9 @@ def run_batch(
 class _BatchRun:
     """One call of run_batch: the requests, their answers so far, and the batches that owe the rest."""
 
-    def __init__(self, spec, requests, params, keys, cache, options, on_result, endpoint, log):
+    def __init__(self, spec, requests, params, keys, cache, options, on_result, endpoint, log, retry):
         self.spec, self.requests, self.params, self.cache = spec, requests, params, cache
-        self.options, self.on_result, self.endpoint, self.log = options, on_result, endpoint, log
+        self.options, self.on_result, self.endpoint, self.log, self.retry = options, on_result, endpoint, log, retry
         self.stats = RunStats(spec, requests=len(requests), mode="batch")
         self.results: list[Completion | None] = [None] * len(requests)
         self.positions: dict[str, list[int]] = {}  # identical requests are asked once
@@ -237,7 +239,7 @@ class _BatchRun:
         self.log(f"tears-bench: {self.spec} batch: " + "; ".join(parts))
 
     def _submit(self, adapter: BatchAdapter, lines: list[dict], number: int, of: int, created: int) -> str:
-        retry = RetryPolicy.from_env()
+        retry = self.retry
         for attempt in range(retry.max_retries + 1):
             try:
                 return adapter.submit(lines)
@@ -281,9 +283,11 @@ class _BatchRun:
                     wait = min(wait, max(0.0, deadline - time.monotonic()))
                 time.sleep(wait)
         except KeyboardInterrupt:
-            self.log(f"tears-bench: interrupted: {len(active)} batch{'es' * (len(active) != 1)} of {self.spec} "
-                     f"({', '.join(active)}) stay queued at the provider, not cancelled, and are recorded in the "
-                     "LLM cache: rerun the same command to collect their answers")
+            one = len(active) == 1
+            self.log(f"tears-bench: interrupted: {len(active)} batch{'es' * (not one)} of {self.spec} "
+                     f"({', '.join(active)}) {'stays' if one else 'stay'} queued at the provider, not cancelled, and "
+                     f"{'is' if one else 'are'} recorded in the LLM cache: rerun the same command to collect the "
+                     "answers")
             raise
 
     def _poll_failed(self, batch_id: str, error: ProviderError, failed_polls: dict[str, int],
@@ -295,7 +299,7 @@ class _BatchRun:
                 self._record(key, f"batch {batch_id} is unknown to the provider (HTTP 404)")
             return
         failed_polls[batch_id] = failed_polls.get(batch_id, 0) + 1
-        if not error.retryable or failed_polls[batch_id] > RetryPolicy.from_env().max_retries:
+        if not error.retryable or failed_polls[batch_id] > self.retry.max_retries:
             raise TearsBenchError(f"{self.spec}: polling batch {batch_id} failed: {error.describe()}; it stays "
                                   "recorded in the LLM cache: rerun the same command to resume") from None
 

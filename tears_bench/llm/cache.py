@@ -217,7 +217,8 @@ class CompletionCache:
                 chunk = keys[start:start + _CHUNK]
                 rows = self._db.execute(
                     "SELECT DISTINCT r.batch_id FROM batch_requests r JOIN batches b ON b.batch_id = r.batch_id "
-                    f"WHERE b.status = ? AND b.provider = ? AND b.model = ? AND r.key IN ({','.join('?' * len(chunk))})",
+                    "WHERE b.status = ? AND b.provider = ? AND b.model = ? "
+                    f"AND r.key IN ({','.join('?' * len(chunk))})",
                     (PENDING, spec.provider, spec.model, *chunk))
                 found.update((batch_id, []) for (batch_id,) in rows)
             for batch_id in found:
