@@ -310,7 +310,8 @@ def needs_split(specs: Sequence[str]) -> bool:
 
 
 def summary_sources(specs: Sequence[str], split=None, *, llm_base_url: str | None = None,
-                    concurrency: int = 8, timeout: float | None = None) -> dict[str, UserTexts]:
+                    concurrency: int = 8, timeout: float | None = None,
+                    llm_mode: str = "online") -> dict[str, UserTexts]:
     """spec -> UserTexts for the uniqueness task, keyed by original user id so sources line up.
 
     file: and published sources are read whole (every user of the file, no split needed). The
@@ -339,7 +340,7 @@ def summary_sources(specs: Sequence[str], split=None, *, llm_base_url: str | Non
                 raise TearsBenchError(f"summary source {spec} is written from a dataset: give --dataset")
             users = None if summarizer.kind == "template" else split.test_users.tolist()
             found = get_summaries(split, spec, llm_base_url=llm_base_url, users=users, concurrency=concurrency,
-                                  timeout=timeout)
+                                  timeout=timeout, llm_mode=llm_mode)
             texts, metadata, key = found.by_user_id(), found.metadata, found.key
         out[spec] = UserTexts(texts, summarizer.name, metadata, key)
     labels = [s.label for s in out.values()]

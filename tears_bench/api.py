@@ -158,17 +158,19 @@ def load_split(dataset: str = "synthetic", data_dir: str | None = None, seed: in
 
 def get_summaries(split: Split, source: str = "template", *, limit: int | None = None,
                   llm_base_url: str | None = None, concurrency: int = 8,
-                  timeout: float | None = None) -> SummarySet:
+                  timeout: float | None = None, llm_mode: str = "online") -> SummarySet:
     """The user summaries of `source` for the split (summaries.registry.get_summaries, stored once).
 
     `source`: 'template', 'file:PATH', 'tears-gpt4-ml-1m' or an LLM id ('openai:MODEL', ...);
-    `limit`: only that many users (a seeded subset). Returns a SummarySet: a mapping user index ->
+    `limit`: only that many users (a seeded subset); `llm_mode`: "online" or "batch" (the
+    provider's batch API: half the price, answers within 24 h). Returns a SummarySet: a mapping user index ->
     text, with `.metadata`, `.key` and `.report`.
     """
     prefer_passive_wait()
     from tears_bench.summaries.registry import get_summaries as fetch
 
-    return fetch(split, source, llm_base_url=llm_base_url, limit=limit, concurrency=concurrency, timeout=timeout)
+    return fetch(split, source, llm_base_url=llm_base_url, limit=limit, concurrency=concurrency, timeout=timeout,
+                 llm_mode=llm_mode)
 
 
 def _is_tears(model: str) -> bool:

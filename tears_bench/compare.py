@@ -86,8 +86,9 @@ def _compare_into(out: Path, config: RunConfig, results) -> Path:
     shown = public_config(config)  # no credentials of --llm-base-url on disk
     manifest = results.manifest(shown, split, sources, {})
     manifest.pop("models")  # one model per source and name: their keys are under "sources"
-    manifest["editor"] = get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency,
-                                    timeout=config.llm_timeout).describe()  # the compare table names its spec
+    manifest["editor"] = get_editor(  # the compare table names its spec
+        config.editor, base_url=config.llm_base_url, concurrency=config.concurrency, timeout=config.llm_timeout,
+        llm_mode=config.llm_mode).describe()
     document = {
         "config": recorded_config(shown, COMPARE),
         "manifest": manifest,

@@ -38,8 +38,9 @@ def validate(config: RunConfig) -> None:
         raise TearsBenchError(f"--pairs must be >= 0, got {config.pairs}")
     if config.llm_timeout is not None and not config.llm_timeout > 0:
         raise TearsBenchError(f"--llm-timeout must be a positive number of seconds, got {config.llm_timeout}")
+    check_llm_mode(config)
     get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency,
-               timeout=config.llm_timeout)
+               timeout=config.llm_timeout, llm_mode=config.llm_mode)
     from tears_bench.data.registry import check_spec
     check_spec(config.dataset)
     from tears_bench.models.losses import LOSS_SCALES
@@ -51,6 +52,18 @@ def validate(config: RunConfig) -> None:
     from tears_bench.models.tears_trainer import check_text_head
     check_text_head({"text_head": config.text_head, "text_queries": 4, "encoder_mode": config.encoder_mode,
                       "segments": config.segments})
+
+
+def check_llm_mode(config: RunConfig) -> None:
+    """--llm-mode batch needs every LLM of the run (summarizers, editor) to have a batch API: hf: has none."""
+    from tears_bench.llm.base import PROVIDERS
+    from tears_bench.llm.batch import check_batch_provider, check_mode
+
+    check_mode(config.llm_mode)
+    if config.llm_mode == "batch":
+        for spec in [*config.summaries, config.editor]:
+            if spec.partition(":")[0].strip().lower() in PROVIDERS:
+                check_batch_provider(spec)
 
 
 def output_folder(config: RunConfig, label: str | None = None) -> Path:
@@ -82,7 +95,8 @@ def load_summaries(config: RunConfig, split) -> dict:
     for spec in config.summaries:
         started = time.perf_counter()
         sources[spec] = get_summaries(split, spec, llm_base_url=config.llm_base_url, users=None,
-                                      concurrency=config.concurrency, timeout=config.llm_timeout)
+                                      concurrency=config.concurrency, timeout=config.llm_timeout,
+                                      llm_mode=config.llm_mode)
         if not len(sources[spec]):
             raise TearsBenchError(f"summary source {spec} has no summary for any user of {split.dataset}")
         check_coverage(split, sources[spec], spec, config.allow_partial)
@@ -118,7 +132,8 @@ def prepare(config: RunConfig):
     if not needs_models:
         started = time.perf_counter()
         sources = summary_sources(config.summaries, split, llm_base_url=config.llm_base_url,
-                                  concurrency=config.concurrency, timeout=config.llm_timeout)
+                                  concurrency=config.concurrency, timeout=config.llm_timeout,
+                                  llm_mode=config.llm_mode)
         _log(f"summaries: {', '.join(f'{s.label} {len(s)} users' for s in sources.values())} "
              f"({time.perf_counter() - started:.1f}s)")
         return split, sources, {}
@@ -133,14 +148,15 @@ def run_task(task: str, config: RunConfig, split, sources, models) -> tuple[dict
     function = get_task(task)
     summaries = sources[config.summaries[0]]
     editor = get_editor(config.editor, base_url=config.llm_base_url, concurrency=config.concurrency,
-                        timeout=config.llm_timeout)
+                        timeout=config.llm_timeout, llm_mode=config.llm_mode)
     recommenders = {name: trained.recommender for name, trained in models.items()}
     if task == "uniqueness":
         from tears_bench.tasks.uniqueness import MIN_SHARED_USERS, UserTexts, summary_sources
 
         if not all(isinstance(s, UserTexts) for s in sources.values()):  # a run that also trained models
             sources = summary_sources(config.summaries, split, llm_base_url=config.llm_base_url,
-                                      concurrency=config.concurrency, timeout=config.llm_timeout)
+                                      concurrency=config.concurrency, timeout=config.llm_timeout,
+                                      llm_mode=config.llm_mode)
         return function(None, split, None, None, None, seed=config.seed, limit=config.limit, pairs=config.pairs,
                         sources={s.label: dict(s) for s in sources.values()}, min_users=MIN_SHARED_USERS)
     options = {"control": config.guided_control} if task == "guided" else {}

@@ -52,6 +52,10 @@ def parse_alphas(text: str) -> list[float]:
                               f"(e.g. 0,0.5,1)") from None
 
 
+LLM_MODE_CHOICES = ("online", "batch")  # tears_bench.llm.LLM_MODES, here so that --help imports no client
+LLM_MODE_HELP = ("online (default: one request each) or batch: the LLM requests not already cached go through the "
+                 "provider's batch API (openai:, anthropic:, openai-compatible:; half the price, answers within "
+                 "24 h; a rerun resumes waiting for submitted batches); see docs/summaries.md")
 LLM_TIMEOUT_HELP = ("seconds an LLM request may take before it is retried (default 120); also bounds how long "
                     "Ctrl-C waits for answers in flight")
 # models.text_heads.TEXT_HEADS plus "auto", here so that --help does not import torch (a test checks they agree).
@@ -101,6 +105,7 @@ class RunConfig:
     llm_base_url: str | None = option(help="base URL for openai-compatible servers, proxies or gateways")
     concurrency: int = option(8, type=int, help="concurrent LLM requests (default 8)")
     llm_timeout: float | None = option(type=seconds, metavar="SECONDS", help=LLM_TIMEOUT_HELP)  # None: 120
+    llm_mode: str = option("online", choices=list(LLM_MODE_CHOICES), commands=BOTH, help=LLM_MODE_HELP)
     encoder: str = option("minilm", help="text encoder: minilm (default) or hf:NAME-OR-PATH, optionally :bf16 or "
                                          ":auto (frozen precision; default fp32, the same vectors on every CPU)")
     encoder_mode: str = option("frozen", choices=["frozen", "lora"],
@@ -139,7 +144,8 @@ class RunConfig:
         from tears_bench.storage import stable_hash
 
         fields_ = asdict(self)
-        for unused in ("tasks", "output", "concurrency", "device", "llm_base_url", "llm_timeout"):
+        # llm_mode changes how requests travel, not what they ask: batch answers share the online cache keys.
+        for unused in ("tasks", "output", "concurrency", "device", "llm_base_url", "llm_timeout", "llm_mode"):
             fields_.pop(unused)
         # Fields added after the first run folders stay out of the key where they change nothing, so
         # those folders still resume; a task whose numbers changed by design gets a revision.

@@ -2,6 +2,8 @@
 through `tears_bench.llm.complete_many`, so answers share the on-disk cache and its retries.
 
 Every operation of a batch is one `complete_many` call. find_genres and flip run at temperature 0.
+With `llm_mode="batch"` (--llm-mode batch) each such call goes through the provider's batch API:
+one batch (or a few, within the provider's limits) per operation, waited for before the next.
 describe_item and insert_sentence serve only the rank task's three attempts: attempt k is sampled
 at `attempt_temperature` (default 0.7) under the cache's replicate index k, so the attempts differ
 from one another yet a rerun reads the same answers back from the cache.
@@ -52,10 +54,14 @@ class LLMEditor(Editor):
 
     def __init__(self, spec: str, base_url: str | None = None, concurrency: int = 8,
                  attempt_temperature: float = 0.7, params: dict | None = None, cache: Any = True,
-                 timeout: float | None = None):
+                 timeout: float | None = None, llm_mode: str = "online"):
         from tears_bench.llm import parse_provider
+        from tears_bench.llm.batch import check_batch_provider, check_mode
 
         parse_provider(spec)  # a clear error for a malformed spec, before any request
+        check_mode(llm_mode)
+        if llm_mode == "batch":
+            check_batch_provider(spec)
         self.spec = self.name = str(spec)
         self.base_url = base_url
         self.concurrency = concurrency
@@ -63,6 +69,7 @@ class LLMEditor(Editor):
         self.params = dict(params or {})
         self.cache = cache
         self.timeout = timeout  # seconds per request (--llm-timeout); where and how long never change answers
+        self.llm_mode = llm_mode  # online or batch: how requests travel, never what they ask (same cache keys)
 
     def describe(self) -> dict:
         return {**super().describe(), "prompt_version": PROMPT_VERSION,
@@ -80,7 +87,7 @@ class LLMEditor(Editor):
         messages = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": p}] for p in prompts]
         completions = complete_many(self.spec, messages, params, base_url=self.base_url,
                                     concurrency=self.concurrency, cache=self.cache,
-                                    desc=f"editor {operation}", replicate=int(attempt),
+                                    desc=f"editor {operation}", replicate=int(attempt), mode=self.llm_mode,
                                     **({"timeout": self.timeout} if self.timeout else {}))
         return [c.text for c in completions]
 

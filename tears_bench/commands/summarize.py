@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tears_bench.commands import LLM_TIMEOUT_HELP, seconds
+from tears_bench.commands import LLM_MODE_CHOICES, LLM_MODE_HELP, LLM_TIMEOUT_HELP, seconds
 from tears_bench.errors import TearsBenchError
 
 
@@ -22,6 +22,7 @@ def register(subparsers) -> None:
     parser.add_argument("--limit", type=int, help="summarize only the first N users")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
     parser.add_argument("--llm-timeout", type=seconds, metavar="SECONDS", help=LLM_TIMEOUT_HELP)
+    parser.add_argument("--llm-mode", choices=LLM_MODE_CHOICES, default="online", help=LLM_MODE_HELP)
     parser.add_argument("--temperature", type=float, default=0.0, help="LLM temperature (default 0, as the paper)")
     parser.add_argument("--max-tokens", type=int, default=300, help="LLM answer limit (default 300, as the paper)")
     parser.add_argument("--replicate", type=int, default=0,
@@ -39,10 +40,10 @@ def run(args) -> int:
     split = get_split(args.dataset, args.data_dir, seed=args.seed)
     if args.dry_run:
         return _dry_run(plan_summaries(split, args.summarizer, limit=args.limit, params=params,
-                                       replicate=args.replicate, option="--summarizer"), args)
+                                       replicate=args.replicate, option="--summarizer", llm_mode=args.llm_mode), args)
     summaries = get_summaries(split, args.summarizer, llm_base_url=args.llm_base_url, limit=args.limit,
                               concurrency=args.concurrency, params=params, replicate=args.replicate,
-                              timeout=args.llm_timeout, option="--summarizer")
+                              timeout=args.llm_timeout, option="--summarizer", llm_mode=args.llm_mode)
     _print_report(split, summaries)
     if args.output:
         out = Path(args.output).expanduser()
@@ -80,9 +81,12 @@ def _print_report(split, summaries) -> None:
               f"{i['users_without']:,} users of the split without a summary, {i['unknown_keys']:,} unknown keys"
               + (f", {i['empty']:,} empty" if i.get("empty") else ""))
     if llm:
-        print(f"LLM           {llm['requests']:,} requests: {llm['from_cache']:,} from cache, {llm['new']:,} new, "
-              f"{llm['retries']:,} retries; tokens in {llm['input_tokens']:,} / out {llm['output_tokens']:,}; "
-              f"estimated cost {format_cost(llm['cost_usd'])}")
+        how = (f" through {llm['batches']:,} batch{'es' * (llm['batches'] != 1)}" if llm.get("mode") == "batch"
+               else f", {llm['retries']:,} retries")
+        price = " at the batch price" if llm.get("mode") == "batch" else ""
+        print(f"LLM           {llm['requests']:,} requests: {llm['from_cache']:,} from cache, {llm['new']:,} new{how}; "
+              f"tokens in {llm['input_tokens']:,} / out {llm['output_tokens']:,}; "
+              f"estimated cost {format_cost(llm['cost_usd'])}{price}")
     print(f"time          {r['seconds']:.2f} s")
 
 
@@ -101,7 +105,8 @@ def _dry_run(plan, args) -> int:
     print(f"requests      {plan.requests:,} would be sent")
     print(f"tokens        about {plan.input_tokens:,} in (estimated at 4 characters a token), "
           f"at most {plan.max_output_tokens:,} out")
-    print(f"cost          at most {format_cost(plan.cost_upper)}")
+    price = " at the batch price (--llm-mode batch: half the online price)" if plan.llm_mode == "batch" else ""
+    print(f"cost          at most {format_cost(plan.cost_upper)}{price}")
     from tears_bench.llm.base import parse_provider
 
     provider = parse_provider(plan.summarizer).provider

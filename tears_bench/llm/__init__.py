@@ -14,7 +14,8 @@ Reusable entry points:
                   params: dict | None = None, *, base_url: str | None = None, concurrency: int = 8,
                   cache: bool | CompletionCache = True, desc: str = "", replicate: int | Sequence[int] = 0,
                   retry: RetryPolicy | None = None, timeout: float | None = 120.0,
-                  progress: bool | None = None, on_result=None, stats_out: list | None = None)
+                  progress: bool | None = None, on_result=None, stats_out: list | None = None,
+                  mode: str = "online", batch: BatchOptions | None = None)
         -> list[Completion]
         One Completion per message list, in order. params default to {"temperature": 0,
         "max_tokens": 300}; other keys (top_p, seed, stop...) are passed to the API. Requests
@@ -28,6 +29,10 @@ Reusable entry points:
         request (--llm-timeout). Each answer is cached as it arrives; on Ctrl-C nothing more is
         sent and the KeyboardInterrupt propagates after a short grace (a second one at once).
         Processes sharing the cache file send each request once (claim rows).
+        `mode="batch"` (--llm-mode batch) sends the uncached requests through the provider's batch
+        API instead (llm/batch.py: half the price, answers within 24 h, same cache and keys; the
+        batch ids are kept in the cache, so a rerun resumes an interrupted wait); `batch` sets its
+        polling (default BatchOptions.from_env()). `hf:` has no batch API and is refused.
 
     get_client(spec: str, base_url: str | None = None, timeout: float | None = None) -> LLMClient
         The bare client (`client.complete(messages, params, timeout) -> Completion`, no cache or
@@ -43,12 +48,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tears_bench.llm.base import (DEFAULT_PARAMS, Completion, LLMClient, Message, ProviderError, ProviderSpec,
                                   Usage, normalise_messages, normalise_params, parse_provider, redact_url)
+from tears_bench.llm.batch import LLM_MODES, BatchOptions, check_batch_provider, check_mode
 from tears_bench.llm.cache import CompletionCache
 from tears_bench.llm.pricing import estimate_cost, format_cost
 from tears_bench.llm.runner import RetryPolicy, RunStats, run_requests
 
-__all__ = ["DEFAULT_PARAMS", "Completion", "CompletionCache", "LLMClient", "Message", "ProviderError",
-           "ProviderSpec", "RetryPolicy", "RunStats", "Usage", "complete_many", "estimate_cost",
+__all__ = ["DEFAULT_PARAMS", "LLM_MODES", "BatchOptions", "Completion", "CompletionCache", "LLMClient", "Message",
+           "ProviderError", "ProviderSpec", "RetryPolicy", "RunStats", "Usage", "complete_many", "estimate_cost",
            "format_cost", "get_client", "parse_provider", "redact_url"]
 
 
@@ -83,18 +89,31 @@ def complete_many(
     progress: bool | None = None,
     on_result: Callable[[int, Completion], None] | None = None,
     stats_out: list | None = None,
+    mode: str = "online",
+    batch: BatchOptions | None = None,
 ) -> list[Completion]:
     spec = parse_provider(provider_spec)
+    check_mode(mode)
+    if mode == "batch":
+        check_batch_provider(spec)
     requests = [normalise_messages(messages) for messages in list_of_message_lists]
     replicates = [int(replicate)] * len(requests) if isinstance(replicate, int) else [int(r) for r in replicate]
     if len(replicates) != len(requests):
         raise ValueError("replicate must be an int or one index per request")
     store = cache if isinstance(cache, CompletionCache) else (CompletionCache() if cache else None)
     try:
-        completions, stats = run_requests(
-            spec, requests, normalise_params(params), client_factory=lambda: get_client(spec, base_url, timeout),
-            cache=store, concurrency=concurrency, replicates=replicates, retry=retry, timeout=timeout,
-            desc=desc, progress=progress, on_result=on_result)
+        if mode == "batch":
+            from tears_bench.llm.batch import make_adapter, run_batch
+
+            completions, stats = run_batch(
+                spec, requests, normalise_params(params), adapter_factory=lambda: make_adapter(spec, base_url, timeout),
+                cache=store, replicates=replicates, options=batch, desc=desc, progress=progress,
+                on_result=on_result, endpoint=redact_url(base_url), retry=retry)
+        else:
+            completions, stats = run_requests(
+                spec, requests, normalise_params(params), client_factory=lambda: get_client(spec, base_url, timeout),
+                cache=store, concurrency=concurrency, replicates=replicates, retry=retry, timeout=timeout,
+                desc=desc, progress=progress, on_result=on_result)
     finally:
         if store is not None and store is not cache:
             store.close()

@@ -37,31 +37,41 @@ class AnthropicClient(LLMClient):
     def _clean(self, text: str) -> str:
         return redact_text(redact(text, self._key), self.base_url)
 
-    def complete(self, messages: list[dict[str, str]], params: Mapping[str, Any],
-                 timeout: float | None = None) -> Completion:
+    def request_body(self, messages: list[dict[str, str]], params: Mapping[str, Any]) -> tuple[dict, dict]:
+        """(typed keywords, extra body) of one Messages API request: what `complete` sends, and what
+        a batch request's params carry, so both ask exactly the same."""
         params = dict(params)
         system, rest = split_system(messages)
-        kwargs: dict[str, Any] = {"max_tokens": params.pop("max_tokens")}
+        kwargs: dict[str, Any] = {"model": self.model, "messages": rest, "max_tokens": params.pop("max_tokens")}
         if system is not None:
             kwargs["system"] = system
         # Sent in the body: recent clients no longer type `temperature`, the API still reads it.
+        return kwargs, params
+
+    def complete(self, messages: list[dict[str, str]], params: Mapping[str, Any],
+                 timeout: float | None = None) -> Completion:
+        kwargs, extra = self.request_body(messages, params)
         timeout = timeout if timeout is not None else self.timeout
         try:
-            raw = self._client.messages.with_raw_response.create(
-                model=self.model, messages=rest, timeout=timeout, extra_body=params, **kwargs)
-        except anthropic.APIStatusError as error:
-            raise ProviderError(self.provider, self._message(error), error.status_code,
-                                retry_after_seconds(error.response.headers)) from None
-        except anthropic.APITimeoutError:
-            raise ProviderError(self.provider, f"request timed out after {timeout} s") from None
-        except anthropic.APIConnectionError as error:
-            raise ProviderError(self.provider, self._clean(
-                f"connection failed ({error}) to {self.base_url or 'api.anthropic.com'}")) from None
+            raw = self._client.messages.with_raw_response.create(timeout=timeout, extra_body=extra, **kwargs)
+        except (anthropic.APIStatusError, anthropic.APIConnectionError) as error:
+            raise self.error(error, timeout) from None
         try:
             return self._parse(raw.parse())
         except (*PARSE_ERRORS, anthropic.APIError) as error:
             raise malformed_response(self.provider, error, raw.headers.get("content-type"),
                                      self._clean(raw.http_response.text[:400])) from None
+
+    def error(self, error: "anthropic.APIStatusError | anthropic.APIConnectionError",
+              timeout: float | None = None) -> ProviderError:
+        """A client exception as a ProviderError (status, Retry-After, no secrets in the message)."""
+        if isinstance(error, anthropic.APIStatusError):
+            return ProviderError(self.provider, self._message(error), error.status_code,
+                                 retry_after_seconds(error.response.headers))
+        if isinstance(error, anthropic.APITimeoutError):
+            return ProviderError(self.provider, f"request timed out after {timeout or self.timeout} s")
+        return ProviderError(self.provider, self._clean(
+            f"connection failed ({error}) to {self.base_url or 'api.anthropic.com'}"))
 
     def _parse(self, response: Any) -> Completion:
         if isinstance(response, (str, bytes)):  # the client hands back a non-JSON body as text

@@ -12,6 +12,11 @@ pid, host, time) in the same transaction that checks the answer is still missing
 that finds the claim waits for the answer instead of paying for it again. A claim is taken over
 when its process is dead (same host) or it is older than the claimer's time-to-live (a crashed
 process elsewhere). A file that SQLite cannot read is quarantined on open and a new one started.
+
+Provider batches (`--llm-mode batch`, llm/batch.py) are recorded here too, the moment the provider
+has created one: its id and the keys of its requests (the requests' `custom_id`s). A batch stays
+'pending' until its results are merged into `completions`; a rerun finds the pending batch of a
+missing key and polls it instead of paying for the request again.
 """
 from __future__ import annotations
 
@@ -44,7 +49,24 @@ CREATE TABLE IF NOT EXISTS claims (
     host TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    endpoint TEXT,
+    requests INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    finished REAL
+);
+CREATE TABLE IF NOT EXISTS batch_requests (
+    key TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    PRIMARY KEY (key, batch_id)
+);
+CREATE INDEX IF NOT EXISTS batch_requests_by_batch ON batch_requests (batch_id);
 """
+PENDING = "pending"  # a batch's status in the table until its results are merged
 HOST = socket.gethostname()
 # What claim() finds: the answer, a claim now ours, or a live claim of another worker.
 ANSWERED, CLAIMED, BUSY = "answered", "claimed", "busy"
@@ -175,6 +197,50 @@ class CompletionCache:
             finally:
                 if db is not self._db:
                     db.close()
+
+    # -- provider batches: recorded at creation, so an interrupted poll resumes instead of paying twice
+    def add_batch(self, batch_id: str, spec: ProviderSpec, keys: Iterable[str], endpoint: str | None = None) -> None:
+        """Record a batch the provider has just created, with the keys of its requests (one transaction).
+        `endpoint` is shown only: pass the redacted base URL."""
+        keys = list(dict.fromkeys(keys))
+        with self._lock, _transaction(self._db):
+            self._db.execute("INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                             (batch_id, spec.provider, spec.model, endpoint, len(keys), PENDING, time.time()))
+            self._db.executemany("INSERT OR IGNORE INTO batch_requests VALUES (?, ?)", ((k, batch_id) for k in keys))
+
+    def pending_batches(self, spec: ProviderSpec, keys: Iterable[str]) -> dict[str, list[str]]:
+        """{batch id: every key of that batch} for the pending batches of `spec` holding any of `keys`."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, list[str]] = {}
+        with self._lock:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start:start + _CHUNK]
+                rows = self._db.execute(
+                    "SELECT DISTINCT r.batch_id FROM batch_requests r JOIN batches b ON b.batch_id = r.batch_id "
+                    "WHERE b.status = ? AND b.provider = ? AND b.model = ? "
+                    f"AND r.key IN ({','.join('?' * len(chunk))})",
+                    (PENDING, spec.provider, spec.model, *chunk))
+                found.update((batch_id, []) for (batch_id,) in rows)
+            for batch_id in found:
+                found[batch_id] = [k for (k,) in self._db.execute(
+                    "SELECT key FROM batch_requests WHERE batch_id = ? ORDER BY rowid", (batch_id,))]
+        return found
+
+    def finish_batch(self, batch_id: str, status: str) -> None:
+        """The batch's results are merged (or it is gone): no rerun polls it again."""
+        with self._lock:
+            db = self._db if not self._closed else sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            try:
+                db.execute("UPDATE batches SET status = ?, finished = ? WHERE batch_id = ?",
+                           (status, time.time(), batch_id))
+            finally:
+                if db is not self._db:
+                    db.close()
+
+    def batch_status(self, batch_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT status FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        return row[0] if row else None
 
     def __len__(self) -> int:
         with self._lock:

@@ -46,31 +46,41 @@ class OpenAIClient(LLMClient):
     def _clean(self, text: str) -> str:
         return redact_text(redact(text, self._key), self.base_url)
 
-    def complete(self, messages: list[dict[str, str]], params: Mapping[str, Any],
-                 timeout: float | None = None) -> Completion:
+    def request_body(self, messages: list[dict[str, str]], params: Mapping[str, Any]) -> tuple[dict, dict]:
+        """(typed keywords, extra body) of one /v1/chat/completions request: what `complete` sends, and
+        what a batch line carries, so both ask exactly the same."""
         params = dict(params)
-        kwargs: dict[str, Any] = {"temperature": params.pop("temperature")}
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": params.pop("temperature")}
         max_tokens = params.pop("max_tokens")
         # OpenAI's own API has renamed the limit; local servers still know it as max_tokens.
         kwargs["max_tokens" if self.provider == "openai-compatible" else "max_completion_tokens"] = max_tokens
+        return kwargs, params
+
+    def complete(self, messages: list[dict[str, str]], params: Mapping[str, Any],
+                 timeout: float | None = None) -> Completion:
+        kwargs, extra = self.request_body(messages, params)
         timeout = timeout if timeout is not None else self.timeout
         try:
             raw = self._client.chat.completions.with_raw_response.create(
-                model=self.model, messages=messages, timeout=timeout,
-                extra_body=params or None, **kwargs)
-        except openai.APIStatusError as error:
-            raise ProviderError(self.provider, self._message(error), error.status_code,
-                                retry_after_seconds(error.response.headers)) from None
-        except openai.APITimeoutError:
-            raise ProviderError(self.provider, f"request timed out after {timeout} s") from None
-        except openai.APIConnectionError as error:
-            raise ProviderError(self.provider, self._clean(
-                f"connection failed ({error}) to {self.base_url or 'api.openai.com'}")) from None
+                timeout=timeout, extra_body=extra or None, **kwargs)
+        except (openai.APIStatusError, openai.APIConnectionError) as error:
+            raise self.error(error, timeout) from None
         try:
             return self._parse(raw.parse())
         except (*PARSE_ERRORS, openai.APIError) as error:
             raise malformed_response(self.provider, error, raw.headers.get("content-type"),
                                      self._clean(raw.http_response.text[:400])) from None
+
+    def error(self, error: "openai.APIStatusError | openai.APIConnectionError",
+              timeout: float | None = None) -> ProviderError:
+        """A client exception as a ProviderError (status, Retry-After, no secrets in the message)."""
+        if isinstance(error, openai.APIStatusError):
+            return ProviderError(self.provider, self._message(error), error.status_code,
+                                 retry_after_seconds(error.response.headers))
+        if isinstance(error, openai.APITimeoutError):
+            return ProviderError(self.provider, f"request timed out after {timeout or self.timeout} s")
+        return ProviderError(self.provider, self._clean(
+            f"connection failed ({error}) to {self.base_url or 'api.openai.com'}"))
 
     def _parse(self, response: Any) -> Completion:
         if isinstance(response, (str, bytes)):  # the client hands back a non-JSON body as text

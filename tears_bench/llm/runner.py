@@ -59,7 +59,9 @@ class RetryPolicy:
 
 @dataclass
 class RunStats:
-    """What a batch of requests cost. `usage`/`cost` count new requests only (what was paid now)."""
+    """What a batch of requests cost. `usage`/`cost` count new requests only (what was paid now);
+    in `mode` "batch" the cost is at the batch price (half the online one), `batches` counts the
+    provider batches submitted or resumed and `failed` the requests a batch did not answer."""
 
     spec: ProviderSpec
     requests: int = 0
@@ -70,19 +72,24 @@ class RunStats:
     truncated: int = 0
     usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
+    mode: str = "online"
+    batches: int = 0
+    failed: int = 0
 
     @property
     def cost(self) -> float | None:
-        return estimate_cost(self.spec, self.usage)
+        return estimate_cost(self.spec, self.usage, batch=self.mode == "batch")
 
     def as_dict(self) -> dict[str, Any]:
+        extra = {"mode": self.mode, "batches": self.batches, "failed": self.failed} if self.mode == "batch" else {}
         return {"provider": str(self.spec), "requests": self.requests, "from_cache": self.from_cache,
                 "new": self.new, "retries": self.retries, "empty": self.empty, "truncated": self.truncated,
                 "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
-                "cost_usd": self.cost, "seconds": round(self.seconds, 3)}
+                "cost_usd": self.cost, "seconds": round(self.seconds, 3), **extra}
 
     def line(self) -> str:
-        return (f"{self.requests} requests: {self.from_cache} from cache, {self.new} new "
+        how = f" through {self.batches} batch{'es' * (self.batches != 1)}" if self.mode == "batch" else ""
+        return (f"{self.requests} requests: {self.from_cache} from cache, {self.new} new{how} "
                 f"({self.retries} retries); tokens in {self.usage.input_tokens:,} / out "
                 f"{self.usage.output_tokens:,}; estimated cost {format_cost(self.cost)}")
 

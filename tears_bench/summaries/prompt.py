@@ -8,11 +8,10 @@ of the summary store's key.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tears_bench.llm.base import Message
+from tears_bench.llm.pricing import estimate_tokens  # noqa: F401  (the one token estimate, used by the plan)
 
 PROMPT_VERSION = "tears-summary-v1"
 
@@ -77,8 +76,3 @@ def summary_messages(split, user: int, likes_only: bool | None = None) -> list[M
     verb = "liked" if likes_only else "rated"
     return [Message("system", system_instruction(split.kind, likes_only)),
             Message("user", f"Here are the {items} the user {verb}, most recent first:\n\n{blocks}")]
-
-
-def estimate_tokens(text: str) -> int:
-    """About four characters per token for English (a deliberate estimate: no tokenizer needed)."""
-    return math.ceil(len(text) / 4)

@@ -1,7 +1,7 @@
 """Summarizers by name, and `get_summaries`: the one call models and tasks use.
 
     get_summaries(split, spec, *, llm_base_url=None, limit=None, concurrency=8, users=None,
-                  params=None, replicate=0, progress=None) -> SummarySet
+                  params=None, replicate=0, progress=None, llm_mode="online") -> SummarySet
 
 Summarizer specs:
     template | offline            deterministic, no model (summaries/template.py)
@@ -34,7 +34,7 @@ from tears_bench.llm.base import redact_url
 from tears_bench.summaries import store
 from tears_bench.summaries.importer import (PUBLISHED, ImportReport, file_fingerprint, match_to_split,
                                             published_file, read_summary_file, resolve_path)
-from tears_bench.summaries.prompt import PROMPT_VERSION, estimate_tokens, summary_messages
+from tears_bench.summaries.prompt import PROMPT_VERSION, summary_messages
 from tears_bench.summaries.template import TEMPLATE_VERSION, template_summaries
 
 PREFIX = "Summary:"
@@ -166,10 +166,12 @@ def check_flags(text: str, truncated: bool = False) -> list[str]:
 def get_summaries(split, spec: str, *, llm_base_url: str | None = None, limit: int | None = None,
                   concurrency: int = 8, users: Sequence[int] | None = None, params: dict | None = None,
                   replicate: int = 0, progress: bool | None = None, timeout: float | None = None,
-                  option: str = "--summaries") -> SummarySet:
-    """`timeout`: seconds per LLM request (None: the runner's default); `option`: see resolve."""
+                  option: str = "--summaries", llm_mode: str = "online") -> SummarySet:
+    """`timeout`: seconds per LLM request (None: the runner's default); `option`: see resolve;
+    `llm_mode`: "online" (one request each) or "batch" (the provider's batch API, llm/batch.py)."""
     started = time.perf_counter()
     summarizer = resolve(spec, params, replicate, option)
+    check_llm_mode(summarizer, llm_mode)
     wanted = selected_users(split, users, limit)
     key = store.store_key(split, summarizer.name, summarizer.parameters, summarizer.prompt_version)
     path = store.store_path(split.dataset, summarizer.name, key)
@@ -204,7 +206,7 @@ def get_summaries(split, spec: str, *, llm_base_url: str | None = None, limit: i
             stored = store.load(path)
         elif missing:
             report.update(_run_llm(split, summarizer, missing, path, key, metadata, llm_base_url,
-                                   concurrency, int(replicate), progress, timeout))
+                                   concurrency, int(replicate), progress, timeout, llm_mode))
             stored = store.load(path) or stored
 
     texts = {u: stored["summaries"][user_ids[u]] for u in wanted if user_ids[u] in stored["summaries"]}
@@ -228,11 +230,21 @@ def _import(split, summarizer: Summarizer, option: str = "--summaries") -> tuple
     return mapping, report
 
 
+def check_llm_mode(summarizer: Summarizer, llm_mode: str) -> None:
+    """A clear error for an unknown mode, or batch mode with a summarizer that has no batch API (hf:)."""
+    from tears_bench.llm.batch import check_batch_provider, check_mode
+
+    check_mode(llm_mode)
+    if llm_mode == "batch" and summarizer.kind == "llm":
+        check_batch_provider(summarizer.name)
+
+
 def _run_llm(split, summarizer: Summarizer, missing: list[int], path, key: str, metadata: dict,
              base_url: str | None, concurrency: int, replicate: int, progress: bool | None,
-             timeout: float | None = None) -> dict[str, Any]:
+             timeout: float | None = None, llm_mode: str = "online") -> dict[str, Any]:
     from tears_bench.llm import CompletionCache, get_client
-    from tears_bench.llm.base import normalise_messages, parse_provider
+    from tears_bench.llm.base import normalise_messages, parse_provider, redact_url
+    from tears_bench.llm.batch import make_adapter, run_batch
     from tears_bench.llm.runner import run_requests
 
     spec = parse_provider(summarizer.name)
@@ -247,10 +259,16 @@ def _run_llm(split, summarizer: Summarizer, missing: list[int], path, key: str, 
 
     cache = CompletionCache()
     try:
-        _, stats = run_requests(
-            spec, requests, params, client_factory=lambda: get_client(spec, base_url, timeout), cache=cache,
-            concurrency=concurrency, replicates=[replicate] * len(requests), desc=f"summaries {spec}",
-            progress=progress, on_result=on_result, **({"timeout": timeout} if timeout else {}))
+        if llm_mode == "batch":
+            _, stats = run_batch(
+                spec, requests, params, adapter_factory=lambda: make_adapter(spec, base_url, timeout), cache=cache,
+                replicates=[replicate] * len(requests), desc=f"summaries {spec} (batch)", progress=progress,
+                on_result=on_result, endpoint=redact_url(base_url))
+        else:
+            _, stats = run_requests(
+                spec, requests, params, client_factory=lambda: get_client(spec, base_url, timeout), cache=cache,
+                concurrency=concurrency, replicates=[replicate] * len(requests), desc=f"summaries {spec}",
+                progress=progress, on_result=on_result, **({"timeout": timeout} if timeout else {}))
     finally:
         writer.flush()
         cache.close()
@@ -286,15 +304,19 @@ class Plan:
     input_tokens: int  # estimated
     max_output_tokens: int
     cost_upper: float | None  # with every answer at max_tokens
+    llm_mode: str = "online"  # "batch": cost_upper is at the batch price
 
 
 def plan_summaries(split, spec: str, *, limit: int | None = None, users: Sequence[int] | None = None,
-                   params: dict | None = None, replicate: int = 0, option: str = "--summaries") -> Plan:
+                   params: dict | None = None, replicate: int = 0, option: str = "--summaries",
+                   llm_mode: str = "online") -> Plan:
     from tears_bench.llm import CompletionCache, estimate_cost
-    from tears_bench.llm.base import Usage, normalise_messages, parse_provider
+    from tears_bench.llm.base import normalise_messages, parse_provider
     from tears_bench.llm.cache import request_key
+    from tears_bench.llm.pricing import estimate_usage
 
     summarizer = resolve(spec, params, replicate, option)
+    check_llm_mode(summarizer, llm_mode)
     wanted = selected_users(split, users, limit)
     if summarizer.kind != "llm":
         return Plan(summarizer.name, len(wanted), 0, 0, None, 0, 0, 0.0)
@@ -309,8 +331,7 @@ def plan_summaries(split, spec: str, *, limit: int | None = None, users: Sequenc
         found = cache.get_many(request_key(spec_, llm_params, m, replicate) for m in requests)
     keys = [request_key(spec_, llm_params, m, replicate) for m in requests]
     to_send = [m for m, k in zip(requests, keys) if k not in found]
-    tokens_in = sum(estimate_tokens(" ".join(x["content"] for x in m)) + 4 * len(m) for m in to_send)
-    max_out = llm_params["max_tokens"] * len(to_send)
+    usage = estimate_usage(to_send, llm_params["max_tokens"])
     first = normalise_messages(summary_messages(split, wanted[0])) if wanted else None
-    return Plan(summarizer.name, len(wanted), len(to_send), len(wanted) - len(to_send), first, tokens_in, max_out,
-                estimate_cost(spec_, Usage(tokens_in, max_out)))
+    return Plan(summarizer.name, len(wanted), len(to_send), len(wanted) - len(to_send), first, usage.input_tokens,
+                usage.output_tokens, estimate_cost(spec_, usage, batch=llm_mode == "batch"), llm_mode)
