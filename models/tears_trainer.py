@@ -15,6 +15,7 @@ rank 0 writes the entry, which the other ranks then load.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,8 +148,13 @@ def train_tears(split: Split, name: str, summaries, *, config: dict | None = Non
     earlier stages (the CF model, the embeddings) came from the cache."""
     from tears_bench.models.trainer import get_trained, seeded
 
+    dist.check_joined()
     config = _config(name, config)
     device = resolve_device(device)
+    if dist.active() and dist.is_main() and config["align"] == "contrastive":
+        print(f"{name}: under torchrun the contrastive alignment draws its negatives from each process's share "
+              f"of a batch (about {config['batch_size'] // dist.world_size()} users), not from the whole batch",
+              file=sys.stderr, flush=True)
     verbose = verbose and dist.is_main()
     progress = progress and dist.is_main() if progress is not None else None
     key_config = {k: v for k, v in config.items() if not (k in KEY_OMITTED_VALUES and v == KEY_OMITTED_VALUES[k])}

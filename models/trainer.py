@@ -479,6 +479,7 @@ def get_trained(split: Split, name: str, config: dict | None = None, seed: int =
     """The trained model `name` on `split`: from the cache when this exact training was done before,
     else trained (resuming an interrupted training from its checkpoint), evaluated on validation and
     test, and cached."""
+    dist.check_joined()
     overrides = dict(config or {})
     if epochs is not None and "epochs" in get_spec(name).defaults:  # closed-form models have no epochs
         overrides["epochs"] = int(epochs)

@@ -25,7 +25,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, TypeVar
 
 from tears_bench.errors import TearsBenchError
 
@@ -50,6 +50,7 @@ class _Group:
 
 
 _GROUP: _Group | None = None
+T = TypeVar("T")
 
 
 def launched() -> bool:
@@ -131,6 +132,14 @@ def active() -> bool:
     return _GROUP is not None
 
 
+def check_joined() -> None:
+    """Refuse to train in a process torchrun started that has not joined the group: it would train
+    alone and write the same cache files as its siblings at the same time."""
+    if _GROUP is None and launched():
+        raise TearsBenchError("this process was started by torchrun (WORLD_SIZE > 1) but has not joined its "
+                              "process group: call tears_bench.distributed.setup(device) first (the CLI does)")
+
+
 def rank() -> int:
     return 0 if _GROUP is None else _GROUP.rank
 
@@ -171,6 +180,18 @@ def main_first() -> Iterator[None]:
     yield
     if _GROUP is not None and _GROUP.rank == 0:
         barrier()
+
+
+def from_main_object(make: Callable[[], T]) -> T:
+    """make() run by rank 0 alone and its result sent to every rank (pickled): for what must be the
+    same on every rank and must not be made twice (summaries an LLM writes)."""
+    if _GROUP is None:
+        return make()
+    import torch.distributed as dist
+
+    box = [make() if _GROUP.rank == 0 else None]
+    dist.broadcast_object_list(box, src=0, group=_GROUP.waits)
+    return box[0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -120,10 +120,10 @@ def prepare(config: RunConfig):
 
     needs_models = any(TASKS[t].needs_models for t in config.tasks)
     if needs_models:
-        # Rank 0 builds the split and fetches the summaries (an LLM is asked once); the others read them.
-        with dist.main_first():
+        with dist.main_first():  # rank 0 builds and caches the split, the others read it
             split = load_split(config)
-            sources = load_summaries(config, split)
+        # Rank 0 fetches the summaries (an LLM is asked once) and sends them to the others.
+        sources = dist.from_main_object(lambda: load_summaries(config, split))
         return split, sources, train_models(config, split, sources[config.summaries[0]])
     # uniqueness of summary files needs no dataset
     split = load_split(config) if needs_split(config.summaries) else None
@@ -162,6 +162,7 @@ def run_benchmark(config: RunConfig) -> Path:
     from tears_bench.report import run_folder as results
 
     validate(config)
+    dist.setup(config.device)  # joins torchrun's process group when torchrun started this process
     out = output_folder(config)
     if not dist.is_main():
         _train_only(config)

@@ -34,6 +34,7 @@ CF = {"hidden": 64, "latent": 32, "epochs": 5, "patience": 5, "batch_size": 45}
 # rank sums its rows, then the ranks are added), so weights differ in the last bits (measured: at
 # most 1.2e-6 after 5 epochs) and a metric moves only if a near-tie of scores flips.
 TOLERANCE = 1e-4
+EARLY = {**CF, "lr": 0.03, "epochs": 30, "patience": 2}  # stops early: both ranks must stop together
 WEIGHT_TOLERANCE = 1e-5
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -185,6 +186,7 @@ def _split(home: Path):
 
 def _collectives_and_resume(homes: list[Path]) -> dict:
     from tears_bench.models.evaluate import evaluate
+    from tears_bench.models.registry import resolve_config
 
     rank, out = distributed.rank(), {}
     # Rank 0 holds three users at 1, rank 1 one at 0 and one without targets (NaN).
@@ -203,6 +205,9 @@ def _collectives_and_resume(homes: list[Path]) -> dict:
     distributed.sum_gradients([grad, none])
     out["grad"], out["no_grad"] = grad.grad.tolist(), none.grad
     out["from_main"] = distributed.from_main(10.0 + rank)
+    made = []
+    out["object"] = distributed.from_main_object(lambda: made.append(rank) or {"made by": rank})
+    out["made"] = made
     try:
         distributed.agree(rank, "the rank")
     except TearsBenchError as error:
@@ -210,13 +215,18 @@ def _collectives_and_resume(homes: list[Path]) -> dict:
 
     whole = trainer.get_trained(_split(homes[0]), "multvae", config=CF, device="cpu", verbose=False)
     out["whole"] = {"metrics": whole.metrics, "state": _state(whole.model)}
-    out["resume"] = _interrupt_and_resume(_split(homes[1]))
+    in_memory, _ = trainer.train_model(_split(homes[0]), "multvae", resolve_config("multvae", CF), device="cpu",
+                                       verbose=False)
+    out["in_memory"] = _state(in_memory)  # each rank's own model, not one read from rank 0's files
+    early = trainer.get_trained(_split(homes[0]), "multvae", config=EARLY, device="cpu", verbose=False)
+    out["early"] = early.metrics["training"]
+    out["resume"] = _interrupt_and_resume(_split(homes[1]), homes[2])
     return out
 
 
-def _interrupt_and_resume(split) -> dict:
+def _interrupt_and_resume(split, copy_to: Path) -> dict:
     """MultVAE stopped by an interruption during epoch 3 (the checkpoint holds epoch 2), then trained
-    again: it goes on from the checkpoint."""
+    again: it goes on from the checkpoint. Rank 0 copies the interrupted cache to `copy_to` first."""
     real_evaluate, real_epoch, calls = trainer.evaluate_shared, trainer._train_epoch, {"eval": 0, "epochs": 0}
 
     def interrupted(*args, **kwargs):
@@ -241,6 +251,9 @@ def _interrupt_and_resume(split) -> dict:
 
     [checkpoint] = cache_dir("models").glob(f"*/{CHECKPOINT_NAME}")
     saved_epoch = torch.load(checkpoint, weights_only=True)["epoch"]
+    if distributed.is_main():
+        shutil.copytree(os.environ["TEARS_BENCH_HOME"], copy_to)
+    distributed.barrier()  # copied before the resumed run removes the checkpoint
     trainer._train_epoch = counted
     try:
         resumed = trainer.get_trained(split, "multvae", config=CF, device="cpu", verbose=False)
@@ -250,17 +263,19 @@ def _interrupt_and_resume(split) -> dict:
             "state": _state(resumed.model)}
 
 
-def test_two_processes_gather_sums_and_train_and_resume_as_one(tmp_path, isolated_home):
-    homes = [tmp_path / "home-whole", tmp_path / "home-resumed"]
+def test_two_processes_gather_sums_and_train_and_resume_as_one(tmp_path, isolated_home, monkeypatch):
+    homes = [tmp_path / "home-whole", tmp_path / "home-resumed", tmp_path / "home-interrupted"]
     rank0, rank1 = two_processes(tmp_path / "out", _collectives_and_resume, homes)
 
     # Metrics are sums over every rank's users: 3 / 4, not the mean of the ranks' means (1 + 0) / 2.
     assert rank0["nanmeans"] == rank1["nanmeans"] == {"ndcg@20": 0.75}
     for name, value in rank0["alone"].items():
-        assert rank0["shared"][name] == pytest.approx(value, abs=1e-12) and rank1["shared"][name] == rank0["shared"][name]
+        assert rank0["shared"][name] == pytest.approx(value, abs=1e-12)
+        assert rank1["shared"][name] == rank0["shared"][name]
     assert rank0["shared"]["users"] == 7
     assert rank0["grad"] == rank1["grad"] == [3.0, 3.0, 3.0] and rank0["no_grad"] is None
     assert rank0["from_main"] == rank1["from_main"] == 10.0
+    assert rank0["object"] == rank1["object"] == {"made by": 0} and rank0["made"] == [0] and rank1["made"] == []
     assert "disagree on the rank" in rank0["disagree"] and "disagree on the rank" in rank1["disagree"]
 
     # Two processes train what one process trains, and both ranks hold the same model.
@@ -269,25 +284,46 @@ def test_two_processes_gather_sums_and_train_and_resume_as_one(tmp_path, isolate
     two = rank0["whole"]
     difference = abs(two["metrics"]["val"]["ndcg@50"] - one.metrics["val"]["ndcg@50"])
     weights = _max_difference(two["state"], _state(one.model))
-    print(f"MultVAE, 2 processes vs 1: |val NDCG@50 difference| {difference:.2e}, max |weight difference| {weights:.2e}")
+    print(f"MultVAE, 2 processes vs 1: |val NDCG@50 difference| {difference:.2e}, "
+          f"max |weight difference| {weights:.2e}")
     assert difference <= TOLERANCE, f"val NDCG@50: 2 processes {two['metrics']['val']['ndcg@50']}, 1 process " \
                                     f"{one.metrics['val']['ndcg@50']}, difference {difference:.3e} > {TOLERANCE}"
     assert weights <= WEIGHT_TOLERANCE, f"max weight difference {weights:.3e}"
     assert _max_difference(two["state"], rank1["whole"]["state"]) == 0.0
+    assert _max_difference(rank0["in_memory"], rank1["in_memory"]) == 0.0  # the ranks trained one model
+    assert _max_difference(rank0["in_memory"], two["state"]) == 0.0
+    # Early stopping: the ranks stopped after the same epoch (else one would wait forever), as one process did.
+    early = trainer.get_trained(split, "multvae", config=EARLY, device="cpu", verbose=False).metrics["training"]
+    print(f"early stopping: 2 processes stopped after epoch {rank0['early']['epochs']} (best "
+          f"{rank0['early']['best_epoch']}), 1 process after {early['epochs']} (best {early['best_epoch']})")
+    assert rank0["early"]["epochs"] == rank1["early"]["epochs"] == early["epochs"] < EARLY["epochs"]
+    assert rank0["early"]["best_epoch"] == early["best_epoch"]
     assert two["metrics"]["training"]["processes"] == 2
     history = [(h["epoch"], h["ndcg@50"], h["loss"]) for h in two["metrics"]["training"]["history"]]
     for (epoch, ndcg, loss), h in zip(history, one.metrics["training"]["history"], strict=True):
-        assert epoch == h["epoch"] and abs(ndcg - h["ndcg@50"]) <= TOLERANCE and loss == pytest.approx(h["loss"], rel=1e-5)
+        assert epoch == h["epoch"] and abs(ndcg - h["ndcg@50"]) <= TOLERANCE
+        assert loss == pytest.approx(h["loss"], rel=1e-5)
 
     # Interrupted in epoch 3 and restarted: it goes on after epoch 2, to the same weights, bit for bit.
     resumed = rank0["resume"]
     assert resumed["checkpoint_epoch"] == 2 and resumed["epochs_after"] == CF["epochs"] - 2
     assert _max_difference(resumed["state"], two["state"]) == 0.0
     assert resumed["metrics"]["val"] == two["metrics"]["val"]
+    # The checkpoint of 2 processes resumed in one process: 3 more epochs, and one process's model.
+    monkeypatch.setenv("TEARS_BENCH_HOME", str(homes[2]))
+    epochs, real_epoch = [], trainer._train_epoch
+    monkeypatch.setattr(trainer, "_train_epoch", lambda *a, **k: epochs.append(1) or real_epoch(*a, **k))
+    alone = trainer.get_trained(split, "multvae", config=CF, device="cpu", verbose=False)
+    assert len(epochs) == CF["epochs"] - 2 and len(alone.metrics["training"]["history"]) == CF["epochs"]
+    assert _max_difference(_state(alone.model), _state(one.model)) <= WEIGHT_TOLERANCE
+    assert abs(alone.metrics["val"]["ndcg@50"] - one.metrics["val"]["ndcg@50"]) <= TOLERANCE
+    monkeypatch.setattr(trainer, "_train_epoch", real_epoch)
 
     # Rank 0 alone wrote: each home holds the files of one process's run (the checkpoint is gone).
     files = cache_files(isolated_home)
-    assert files == cache_files(homes[0]) == cache_files(homes[1]) and len(files) == 4, files
+    assert files == cache_files(homes[0]) and len(files) == 7, files  # the split and two models
+    assert cache_files(homes[1]) == [f for f in files if not f.startswith("models/") or f.split("/")[1] in
+                                     (two["metrics"]["key"],)], cache_files(homes[1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,3 +450,18 @@ def test_torchrun_run_trains_together_and_rank_0_runs_the_task(tmp_path, tiny_mo
     key = results["manifest"]["models"]["tears-multvae"]["key"]
     trained = json.loads((tmp_path / "home" / "models" / f"tears-multvae-{key}" / "metrics.json").read_text())
     assert trained["processes"] == 2
+
+
+@pytest.mark.slow
+def test_torchrun_closed_forms_are_computed_by_rank_0(tmp_path, isolated_home):
+    """EASE has no batches to share: rank 0 computes it, rank 1 waits and reads it; one table."""
+    from tears_bench.cli import main
+
+    options = ["--model", "ease", "--dataset", DATASET, "--device", "cpu"]
+    done = torchrun(["train", *options, "--output", str(tmp_path / "two")], tmp_path / "home-two", tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("ease on synthetic") == 1, done.stdout
+    assert main(["train", *options, "--output", str(tmp_path / "one")]) == 0
+    two, one = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("two", "one"))
+    assert two["val"] == one["val"] and two["test"] == one["test"]
+    assert cache_files(tmp_path / "home-two") == cache_files(isolated_home)

@@ -44,10 +44,11 @@ def train(args) -> tuple[dict, Path | None]:
     from tears_bench.models.tears_trainer import train_tears
     from tears_bench.summaries.registry import check_coverage, get_summaries
 
-    # Rank 0 builds the split and fetches the summaries (an LLM is asked once), the others read them.
-    with dist.main_first():
+    with dist.main_first():  # rank 0 builds and caches the split, the others read it
         split = get_split(args.dataset, data_dir=args.data_dir, seed=args.split_seed, verbose=not args.quiet)
-        summaries = get_summaries(split, args.summaries, llm_base_url=args.llm_base_url, timeout=args.llm_timeout)
+    # Rank 0 fetches the summaries (an LLM is asked once) and sends them to the others.
+    summaries = dist.from_main_object(lambda: get_summaries(split, args.summaries, llm_base_url=args.llm_base_url,
+                                                            timeout=args.llm_timeout))
     check_coverage(split, summaries, args.summaries, getattr(args, "allow_partial", False))
     config = {**parse_overrides(args.set), "encoder": args.encoder, "encoder_mode": args.encoder_mode,
               "segments": args.segments, "align": args.align, "epochs": args.epochs,
