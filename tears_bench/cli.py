@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tears-bench: error: cannot write {where}{error.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("tears-bench: interrupted; finished work is cached, rerun to resume", file=sys.stderr)
+        print(f"tears-bench: {_rank_prefix()}interrupted; finished work is cached, rerun to resume", file=sys.stderr)
         return 130
 
 
