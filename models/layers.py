@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tears_bench.models.shard_noise import uniform_like_values
+
 Rows = "torch.Tensor | SparseRows"
 
 
@@ -88,7 +90,7 @@ def input_dropout(x: Rows, p: float, training: bool) -> Rows:
     if not training or p <= 0:
         return x
     if isinstance(x, SparseRows):
-        keep = torch.rand_like(x.values) >= p
+        keep = uniform_like_values(x.values) >= p  # drawn for the global batch under torchrun
         return x.with_values(x.values * keep / (1 - p))
     return F.dropout(x, p, training=True)
 

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from tears_bench.models.layers import Rows, SparseLinear, input_dropout, liang_init, normalize_rows, scale_columns, xavier_
 from tears_bench.models.losses import multinomial_nll
+from tears_bench.models.shard_noise import normal_like
 
 
 class MacridVAE(nn.Module):
@@ -76,7 +77,7 @@ class MacridVAE(nn.Module):
     def forward(self, x: Rows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         cates = self.concepts()
         mu, lnvar = self._encode(x, cates)
-        z = mu + torch.randn_like(mu) * self.std * torch.exp(0.5 * lnvar) if self.training else mu
+        z = mu + normal_like(mu) * self.std * torch.exp(0.5 * lnvar) if self.training else mu
         return self.decode(z.flatten(1), cates), mu, lnvar
 
     def loss(self, x_input: Rows, target: torch.Tensor, anneal: float) -> tuple[torch.Tensor, dict]:

@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from tears_bench.models.layers import Rows, SparseLinear, input_dropout, liang_init, normalize_rows
 from tears_bench.models.losses import multinomial_nll, standard_normal_kl, weight_l2
+from tears_bench.models.shard_noise import normal_like
 
 # MultDAE has no variance; `encode` reports this log-variance (sigma ~ 4.5e-5), i.e. a point mass.
 DETERMINISTIC_LOGVAR = -20.0
@@ -49,7 +50,7 @@ class MultVAE(nn.Module):
 
     def forward(self, x: Rows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encode(x)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        z = mu + normal_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         return self.decode(z), mu, logvar
 
     def loss(self, x_input: Rows, target: torch.Tensor, anneal: float) -> tuple[torch.Tensor, dict]:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from tears_bench.models.layers import Rows, SparseLinear, input_dropout, n_items_per_row, normalize_rows
 from tears_bench.models.losses import multinomial_nll
+from tears_bench.models.shard_noise import normal_like
 
 MIXTURE_WEIGHTS = (3 / 20, 3 / 4, 1 / 10)
 WIDE_LOGVAR = 10.0
@@ -98,7 +99,7 @@ class RecVAE(nn.Module):
 
     def forward(self, x: Rows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encode(x)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        z = mu + normal_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         return self.decode(z), mu, logvar, z
 
     def loss(self, x_input: Rows, target: torch.Tensor, anneal: float = 0.0) -> tuple[torch.Tensor, dict]:

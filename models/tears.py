@@ -26,13 +26,14 @@ from tears_bench.errors import TearsBenchError
 from tears_bench.metrics import scored_batches
 from tears_bench.models.alignment import ALIGNMENTS
 from tears_bench.models.losses import loss_term_factors, multinomial_nll
+from tears_bench.models.shard_noise import normal_like
 from tears_bench.models.text_heads import make_text_head
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, training: bool) -> torch.Tensor:
     if not training:
         return mu
-    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    return mu + normal_like(mu) * torch.exp(0.5 * logvar)
 
 
 def standard_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

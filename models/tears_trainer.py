@@ -6,16 +6,23 @@ NDCG@50 averaged over alpha 0, 0.5, 1 (text only for TEARS Base), then the alpha
 validation NDCG@20 picks `best_alpha`. Users without a summary are left out of TEARS training and
 evaluation; the CF baseline is re-evaluated on exactly the users TEARS is evaluated on. The trained
 model is used through models.tears.TearsRecommender; its files follow models.model_cache.
+
+Under torchrun (docs/distributed.md) every rank trains through models.trainer.fit on its share of
+each batch; rank 0 embeds the summaries into the cache first and the others read them; validation
+selection, the alpha sweep and the baseline score each rank's share of the users and gather sums;
+rank 0 writes the entry, which the other ranks then load.
 """
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from tears_bench import distributed as dist
 from tears_bench.data.split import Split, model_input
 from tears_bench.device import resolve_device
 from tears_bench.errors import TearsBenchError
@@ -141,13 +148,25 @@ def train_tears(split: Split, name: str, summaries, *, config: dict | None = Non
     earlier stages (the CF model, the embeddings) came from the cache."""
     from tears_bench.models.trainer import get_trained, seeded
 
+    dist.check_joined()
     config = _config(name, config)
     device = resolve_device(device)
+    if dist.active() and dist.is_main() and config["align"] == "contrastive":
+        print(f"{name}: under torchrun the contrastive alignment draws its negatives from each process's share "
+              f"of a batch (about {config['batch_size'] // dist.world_size()} users), not from the whole batch",
+              file=sys.stderr, flush=True)
+    verbose = verbose and dist.is_main()
+    progress = progress and dist.is_main() if progress is not None else None
     key_config = {k: v for k, v in config.items() if not (k in KEY_OMITTED_VALUES and v == KEY_OMITTED_VALUES[k])}
-    # LoRA adapters start at random, before the encoder's identity (part of the key) is known.
-    with seeded(stable_hash({"stage": "tears-encoder", "model": name, "split": split.hash, "seed": seed,
-                             "summaries": _summaries_key(summaries), "config": key_config}), device):
-        encoder = _build_encoder(config, device)
+    with dist.main_first():
+        # LoRA adapters start at random, before the encoder's identity (part of the key) is known.
+        with seeded(stable_hash({"stage": "tears-encoder", "model": name, "split": split.hash, "seed": seed,
+                                 "summaries": _summaries_key(summaries), "config": key_config}), device):
+            encoder = _build_encoder(config, device)
+        if dist.active() and encoder.mode == "frozen":
+            # Rank 0 embeds every summary into the cache; the other ranks, whose encoders open the
+            # cache only now, find them there instead of embedding (and writing) them again.
+            encoder.encode(_split_texts(split, summaries))
     cf_name = TEARS_MODELS[name]
     cf = None if cf_name is None else get_trained(split, cf_name, config=config["cf_config"], seed=seed,
                                                   device=str(device), verbose=verbose, progress=progress)
@@ -157,7 +176,9 @@ def train_tears(split: Split, name: str, summaries, *, config: dict | None = Non
     folder = cache_dir("models") / f"{name}-{key}"
     with seeded(key, device):
         net = _new_net(split, config, encoder, cf, device)
-    metrics = _load_cached(folder, net, encoder, device)
+    with dist.main_first():  # rank 0 quarantines a corrupt entry before the others look
+        metrics = _load_cached(folder, net, encoder, device)
+    dist.agree(metrics is not None, f"whether {name} is cached in {folder}")
     if metrics is not None:
         return TrainedTears(TearsRecommender(name, net, encoder, device), metrics, key, folder, True)
 
@@ -175,9 +196,24 @@ def train_tears(split: Split, name: str, summaries, *, config: dict | None = Non
     })
     if cf is not None:
         metrics["baseline"] = trainer.baseline(cf)
-    write_entry(folder, _trainable_state(net, encoder),
-                {"model": name, "config": config, "seed": seed, "key": key}, metrics)
+    if dist.active():
+        metrics["processes"] = dist.world_size()
+    if dist.is_main():
+        write_entry(folder, _trainable_state(net, encoder),
+                    {"model": name, "config": config, "seed": seed, "key": key}, metrics)
+    dist.barrier()
+    if not dist.is_main():  # every rank holds exactly what rank 0 wrote
+        metrics = _load_cached(folder, net, encoder, device)
+        if metrics is None:
+            raise TearsBenchError(f"rank {dist.rank()}: cannot read the {name} rank 0 wrote to {folder}; "
+                                  "every process must see the same TEARS_BENCH_HOME")
     return TrainedTears(TearsRecommender(name, net, encoder, device), metrics, key, folder, False)
+
+
+def _split_texts(split: Split, summaries) -> list[str]:
+    """The summaries of the split's users that have one (what _Trainer embeds)."""
+    users = np.concatenate([split.part(part)[0] for part in ("train", "val", "test")])
+    return _summary_rows(split, users, summaries)[1]
 
 
 def _load_cached(folder: Path, net: Tears, encoder, device) -> dict | None:
@@ -261,11 +297,19 @@ class _Trainer:
             return self.embeddings[part][torch.as_tensor(rows)]
         return self.encoder.encode([self.parts[part][3][r] for r in rows]).to(self.device)
 
-    def scores(self, part: str, alphas) -> torch.Tensor:
-        """[A, users, items] with the fold-in excluded, in user batches."""
+    def scores(self, part: str, alphas, rows: np.ndarray | None = None) -> torch.Tensor:
+        """[A, users, items] with the fold-in excluded, in user batches; `rows`: of these users only
+        (positions in the part; default all)."""
         self.net.eval()
         self.encoder.eval()
-        return score_users(self.net, lambda rows: self._embed(part, rows), self.parts[part][1], alphas, self.device)
+        fold_in = self.parts[part][1]
+        if rows is None or len(rows) == fold_in.shape[0]:  # rows are contiguous: all of them
+            return score_users(self.net, lambda r: self._embed(part, r), fold_in, alphas, self.device)
+        return score_users(self.net, lambda r: self._embed(part, rows[r]), fold_in[rows], alphas, self.device)
+
+    def _my_rows(self, part: str) -> np.ndarray:
+        """The part's users this rank scores (all for one process); their metrics are gathered as sums."""
+        return dist.my_rows(len(self.parts[part][0]))
 
     def fit(self, seed: int, checkpoint: Path | None = None, progress: bool | None = None) -> list[dict]:
         """Train with the shared loop of models.trainer.fit (early stopping, best epoch kept, resumed
@@ -297,23 +341,28 @@ class _Trainer:
 
     def _select_score(self) -> float:
         alphas = (1.0,) if self.net.text_only else SELECT_ALPHAS
-        scores = self.scores("val", alphas)
-        targets = torch.from_numpy(self.parts["val"][2].toarray())
-        return float(np.mean([np.nanmean(ndcg_at_k(s, targets, 50)) for s in scores]))
+        rows = self._my_rows("val")
+        scores = self.scores("val", alphas, rows)
+        targets = torch.from_numpy(self.parts["val"][2][rows].toarray())
+        means = dist.nanmeans({alpha_key(a): ndcg_at_k(s, targets, 50) for a, s in zip(alphas, scores)})
+        return float(np.mean(list(means.values())))
 
-    def _metrics(self, scores: torch.Tensor, part: str) -> dict:
-        targets = torch.from_numpy(self.parts[part][2].toarray())
-        out = {f"ndcg@{k}": float(np.nanmean(ndcg_at_k(scores, targets, k))) for k in DEFAULT_KS}
-        out |= {f"recall@{k}": float(np.nanmean(recall_at_k(scores, targets, k))) for k in DEFAULT_RECALL_KS}
-        out["n_users"] = int(targets.shape[0])
+    def _metrics(self, scores: torch.Tensor, part: str, rows: np.ndarray) -> dict:
+        """Mean metrics over the part's users (`scores` and `rows`: this rank's share of them)."""
+        targets = torch.from_numpy(self.parts[part][2][rows].toarray())
+        per_user = {f"ndcg@{k}": ndcg_at_k(scores, targets, k) for k in DEFAULT_KS}
+        per_user |= {f"recall@{k}": recall_at_k(scores, targets, k) for k in DEFAULT_RECALL_KS}
+        out = dist.nanmeans(per_user)
+        out["n_users"] = int(dist.sum_over_ranks([targets.shape[0]])[0])
         return out
 
     def sweep(self) -> dict:
         by_alpha = {alpha_key(a): {} for a in SWEEP_ALPHAS}
         for part in ("val", "test"):
-            scores = self.scores(part, SWEEP_ALPHAS)
+            rows = self._my_rows(part)
+            scores = self.scores(part, SWEEP_ALPHAS, rows)
             for a, s in zip(SWEEP_ALPHAS, scores):
-                by_alpha[alpha_key(a)][part] = self._metrics(s, part)
+                by_alpha[alpha_key(a)][part] = self._metrics(s, part, rows)
         if self.net.text_only:
             best = 1.0
         else:
@@ -326,8 +375,9 @@ class _Trainer:
         out = {"model": cf.name, "key": cf.key}
         cf.model.eval()
         for part in ("val", "test"):
-            _, inputs, _, _ = self.parts[part]
+            rows = self._my_rows(part)
+            inputs = self.parts[part][1][rows]
             with torch.no_grad():
                 scores = cf.model.score(dense(model_input(inputs), self.device)).cpu()
-            out[part] = self._metrics(exclude_inputs(scores, inputs), part)
+            out[part] = self._metrics(exclude_inputs(scores, inputs), part, rows)
         return out

@@ -20,6 +20,13 @@ derived from its own cache key (`seeded(key)`), inside `torch.random.fork_rng`, 
 depends on what ran before it in the process or on which earlier stages came from the cache.
 `fit(..., checkpoint=PATH)` saves the training state after every epoch (atomically) and resumes from
 it: an interrupted training, rerun, ends with the same weights, bit for bit, as an uninterrupted one.
+
+Under torchrun (tears_bench.distributed, docs/distributed.md) every rank draws the same global batches
+and trains on its contiguous share of each; its loss is weighted by its share of the batch and the
+gradients are summed over ranks, so each update is the single-process update of the global batch.
+Noise is drawn for the global batch (models.shard_noise). Validation and test metrics are sums over
+the ranks' users. Rank 0 alone reads a checkpoint first (and quarantines a bad one), writes
+checkpoints and the cache entry; the others read them after it.
 """
 from __future__ import annotations
 
@@ -35,11 +42,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from tears_bench import distributed as dist
 from tears_bench.device import resolve_device
 from tears_bench.models.evaluate import evaluate, model_score_fn
 from tears_bench.models.layers import SparseRows
 from tears_bench.models.model_cache import CHECKPOINT_NAME, read_json, read_tensors, write_entry
 from tears_bench.models.registry import build_model, get_spec, resolve_config
+from tears_bench.models.shard_noise import Share, drawing_for
 from tears_bench.data.split import Split, model_input
 from tears_bench.errors import TearsBenchError
 from tears_bench.storage import atomic_write_bytes, cache_dir, quarantine, stable_hash
@@ -54,6 +63,8 @@ class Batch:
     rows: np.ndarray  # positions of the batch's users in the training matrices
     x: SparseRows  # their model input
     target: torch.Tensor  # dense [B, I] binary targets
+    share: float = 1.0  # this rank's rows / the global batch's rows (1 for one process)
+    noise: Share | None = None  # where this rank's rows sit in the global batch (None: one process)
 
 
 @dataclass
@@ -101,18 +112,52 @@ def make_adam(params, config: dict) -> torch.optim.Optimizer:
                             fused=fused or None)
 
 
-def batches(inputs: sp.csr_matrix, targets: sp.csr_matrix, batch_size: int, rng: np.random.Generator, device):
+def batches(inputs: sp.csr_matrix, targets: sp.csr_matrix, batch_size: int, rng: np.random.Generator, device,
+            rank: int = 0, world: int = 1):
+    """The global batches of one pass (a permutation from `rng`), or, with world > 1, rank `rank`'s
+    contiguous share of each: every rank draws the same permutation, so the shares add up to the
+    single-process batches."""
     order = rng.permutation(inputs.shape[0])
+    stored = np.diff(inputs.indptr)
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        yield Batch(rows, SparseRows.from_scipy(inputs[rows], device),
-                    torch.from_numpy(targets[rows].toarray()).to(device))
+        if world == 1:
+            yield Batch(rows, SparseRows.from_scipy(inputs[rows], device),
+                        torch.from_numpy(targets[rows].toarray()).to(device))
+        else:
+            yield _share_of(rows, stored, rank, world, inputs, targets, device)
+
+
+def _share_of(rows, stored, rank, world, inputs, targets, device) -> Batch:
+    lo, hi = dist.share_bounds(len(rows), rank, world)
+    # A global batch smaller than the number of ranks leaves some ranks without rows; such a rank
+    # still takes part in the gradient sum, with the batch's first row at weight 0.
+    share = (hi - lo) / len(rows)
+    if hi == lo:
+        lo, hi = 0, 1
+    offsets = np.concatenate([[0], np.cumsum(stored[rows])])
+    noise = Share(slice(lo, hi), len(rows), slice(int(offsets[lo]), int(offsets[hi])), int(offsets[-1]))
+    mine = rows[lo:hi]
+    return Batch(mine, SparseRows.from_scipy(inputs[mine], device),
+                 torch.from_numpy(targets[mine].toarray()).to(device), share, noise)
 
 
 def default_evaluate_fn(split: Split, config: dict, device) -> Callable:
     inputs, targets = model_input(split.val_input), split.val_target
-    return lambda model: evaluate(model_score_fn(model, device), inputs, targets,
-                                  batch_size=config.get("eval_batch_size"))
+    return lambda model: evaluate_shared(model_score_fn(model, device), inputs, targets,
+                                         batch_size=config.get("eval_batch_size"))
+
+
+def evaluate_shared(score_fn, inputs, targets, batch_size: int | None = None) -> dict:
+    """models.evaluate.evaluate over all users; under torchrun each rank scores its share of them and
+    the means are sums over every rank's users divided by their count (one process: `evaluate`)."""
+    if not dist.active():
+        return evaluate(score_fn, inputs, targets, batch_size=batch_size)
+    mine = evaluate(score_fn, inputs, targets, batch_size=batch_size, users_mask=dist.my_rows(inputs.shape[0]),
+                    per_user=True)
+    result = dist.nanmeans(mine["per_user"])
+    result["users"] = int(dist.sum_over_ranks([mine["users"]])[0])
+    return result
 
 
 def stage_seed(key: str) -> int:
@@ -232,6 +277,8 @@ def fit(model: torch.nn.Module, split: Split | None, config: dict, device="cpu",
       a line per epoch.
     """
     device = torch.device(device)
+    verbose = verbose and dist.is_main()  # one process prints: rank 0
+    progress = progress and dist.is_main() if progress is not None else None
     cfg = {"epochs": 200, "patience": 20, "batch_size": 500, "beta_cap": 0.2, "total_anneal_steps": 2000,
            "select_metric": "ndcg@50", **config}
     inputs, targets = train_data or (model_input(split.train_input), split.train_target)
@@ -249,15 +296,20 @@ def fit(model: torch.nn.Module, split: Split | None, config: dict, device="cpu",
                              "rows": inputs.shape, "phases": [p["name"] for p in phases]})
     best_score, best_epoch, best_state, history = -np.inf, 0, _state_copy(model, keys), []
     updates, train_seconds, eval_seconds, epoch, stopped = 0, 0.0, 0.0, 0, False
-    saved = _read_checkpoint(checkpoint, model, keys, signature)
-    if saved is not None and _restore(saved, model, optimizers, rng, device):
+    with dist.main_first():  # rank 0 may quarantine a bad checkpoint before the others look
+        saved = _read_checkpoint(checkpoint, model, keys, signature)
+        restored = saved is not None and _restore(saved, model, optimizers, rng, device)
+        if saved is not None and not restored and checkpoint is not None and dist.is_main():
+            quarantine(checkpoint, "its state does not fit this model or its optimizers")
+    if restored:
         epoch, best_score, best_epoch = int(saved["epoch"]), float(saved["best_score"]), int(saved["best_epoch"])
         best_state, history, updates = saved["best_state"], list(saved["history"]), int(saved["updates"])
         train_seconds, eval_seconds, stopped = saved["train_seconds"], saved["eval_seconds"], bool(saved["stopped"])
         if verbose:
             print(f"{desc}: resuming after epoch {epoch} from {checkpoint}", flush=True)
-    elif saved is not None and checkpoint is not None:
-        quarantine(checkpoint, "its state does not fit this model or its optimizers")
+    dist.agree(epoch, f"the epoch {desc} resumes after")
+    # As DDP does: every rank starts from rank 0's weights (they agree already when seeded alike).
+    dist.broadcast_tensors(p for p in model.parameters() if p.requires_grad)
 
     bar = _progress_bar(int(cfg["epochs"]), epoch, desc, verbose if progress is None else progress)
     lines = verbose and bar.disable  # a bar on a terminal replaces the per-epoch lines
@@ -273,6 +325,8 @@ def fit(model: torch.nn.Module, split: Split | None, config: dict, device="cpu",
             with torch.no_grad():
                 result = evaluate_fn(model)
             score = float(result[cfg["select_metric"]] if isinstance(result, dict) else result)
+            # Gathered over ranks already; rank 0's value, bit for bit, makes every rank stop together.
+            score = dist.from_main(score)
             eval_seconds += time.perf_counter() - started
             improved = score > best_score
             if improved:
@@ -281,7 +335,7 @@ def fit(model: torch.nn.Module, split: Split | None, config: dict, device="cpu",
                       cfg["select_metric"]: score, "seconds": round(epoch_seconds, 3)}
             history.append(record)
             stopped = epoch - best_epoch >= int(cfg["patience"]) or epoch >= int(cfg["epochs"])
-            if checkpoint is not None:
+            if checkpoint is not None and dist.is_main():
                 _save_checkpoint(checkpoint, {
                     "version": CHECKPOINT_VERSION, "signature": signature, "epoch": epoch, "stopped": stopped,
                     "model": {k: v.cpu() for k, v in _state_copy(model, keys).items()},
@@ -316,20 +370,29 @@ def _train_epoch(model, phases, optimizers, trainable, loss_fn, inputs, targets,
         if phase.get("before"):
             phase["before"]()
         for _ in range(phase.get("passes", 1)):
-            for batch in batches(inputs, targets, int(cfg["batch_size"]), rng, device):
+            for batch in batches(inputs, targets, int(cfg["batch_size"]), rng, device, dist.rank(), dist.world_size()):
                 total = cfg["total_anneal_steps"]
                 anneal = min(cfg["beta_cap"], (updates + n_batches) / total) if total else cfg["beta_cap"]
-                loss, parts = loss_fn(model, batch, anneal)
+                with drawing_for(batch.noise):
+                    loss, parts = loss_fn(model, batch, anneal)
+                if batch.noise is not None:
+                    # The loss is a mean over this rank's rows: weighted by the rank's share of the
+                    # batch, the gradients summed over ranks are those of the global batch's mean.
+                    loss = loss * batch.share
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                dist.sum_gradients(phase["params"])
                 optimizer.step()
                 n_batches += 1
                 for name, value in {f"{phase['name']}_loss" if len(phases) > 1 else "loss": loss, **parts}.items():
-                    sums[name] = sums.get(name, 0.0) + float(value.detach() if torch.is_tensor(value) else value)
+                    value = float(value.detach() if torch.is_tensor(value) else value)
+                    sums[name] = sums.get(name, 0.0) + (value * batch.share if name in parts else value)
         if phase.get("after"):
             phase["after"]()
     for p in trainable:
         p.requires_grad_(True)
+    if dist.active():  # each rank holds its share's weighted losses: their sum is the global batch's
+        sums = dict(zip(sums, dist.sum_over_ranks(sums.values()).tolist()))
     return time.perf_counter() - started, n_batches, sums
 
 
@@ -342,11 +405,17 @@ def cache_key(split: Split, name: str, config: dict, seed: int) -> str:
                         "seed": seed, "version": MODEL_CACHE_VERSION})
 
 
-def evaluate_model(model: torch.nn.Module, split: Split, part: str, device, batch_size: int | None = None) -> dict:
-    """Full metrics of a trained model on 'val' or 'test'."""
+def evaluate_model(model: torch.nn.Module, split: Split, part: str, device, batch_size: int | None = None,
+                   shared: bool = True) -> dict:
+    """Full metrics of a trained model on 'val' or 'test'. Under torchrun, `shared`: every rank
+    scores its share of the users and the metrics are gathered as sums (every rank must call it);
+    not shared: this process scores every user alone."""
     _, inputs, targets = split.part(part)
     model.eval()
-    return evaluate(model_score_fn(model, device), model_input(inputs), targets, batch_size=batch_size)
+    score_fn, inputs = model_score_fn(model, device), model_input(inputs)
+    if not shared:
+        return evaluate(score_fn, inputs, targets, batch_size=batch_size)
+    return evaluate_shared(score_fn, inputs, targets, batch_size=batch_size)
 
 
 def train_model(split: Split, name: str, config: dict, seed: int = 0, device="cpu",
@@ -410,6 +479,7 @@ def get_trained(split: Split, name: str, config: dict | None = None, seed: int =
     """The trained model `name` on `split`: from the cache when this exact training was done before,
     else trained (resuming an interrupted training from its checkpoint), evaluated on validation and
     test, and cached."""
+    dist.check_joined()
     overrides = dict(config or {})
     if epochs is not None and "epochs" in get_spec(name).defaults:  # closed-form models have no epochs
         overrides["epochs"] = int(epochs)
@@ -417,19 +487,54 @@ def get_trained(split: Split, name: str, config: dict | None = None, seed: int =
     device = resolve_device(device)
     key = cache_key(split, name, config, seed)
     path = cache_dir("models") / key
-    cached = load_trained(path, split, device)
+    verbose = verbose and dist.is_main()
+    if dist.active() and get_spec(name).fit == "closed_form":
+        # A closed form has no batches to share: rank 0 computes it (or loads it), the others read it.
+        with dist.main_first():
+            if dist.is_main():
+                return _cached(path, split, device, name, verbose) or \
+                    _train_and_write(split, name, config, seed, device, key, path, verbose, progress, shared=False)
+        return _written_by_main(path, split, device, name)
+    with dist.main_first():  # rank 0 quarantines a corrupt entry before the others look
+        cached = _cached(path, split, device, name, verbose)
+    dist.agree(cached is not None, f"whether {name} is cached in {path}")
     if cached is not None:
-        if verbose:
-            print(f"reusing trained {name} from {path}", flush=True)
         return cached
+    trained = _train_and_write(split, name, config, seed, device, key, path, verbose, progress)
+    dist.barrier()  # rank 0 has written the entry
+    return trained if dist.is_main() else _written_by_main(path, split, device, name)
 
+
+def _cached(path: Path, split: Split, device, name: str, verbose: bool) -> TrainedModel | None:
+    cached = load_trained(path, split, device)
+    if cached is not None and verbose:
+        print(f"reusing trained {name} from {path}", flush=True)
+    return cached
+
+
+def _train_and_write(split, name, config, seed, device, key, path, verbose, progress, shared=True) -> TrainedModel:
+    """The model trained (resumed from its checkpoint), evaluated on validation and test and written
+    to `path` (by rank 0). Under torchrun every rank takes part, unless not `shared`: then the
+    calling process trains and evaluates alone."""
     model, training = train_model(split, name, config, seed=seed, device=device, verbose=verbose,
                                   checkpoint=path / CHECKPOINT_NAME, progress=progress)
     started = time.perf_counter()
-    val, test = evaluate_model(model, split, "val", device), evaluate_model(model, split, "test", device)
+    val, test = (evaluate_model(model, split, part, device, shared=shared) for part in ("val", "test"))
     training["final_eval_seconds"] = round(time.perf_counter() - started, 3)
+    if dist.active() and shared:
+        training["processes"] = dist.world_size()
     metrics = {"model": name, "dataset": split.dataset, "split": split.sizes(), "seed": seed, "config": config,
                "device": str(device), "torch": torch.__version__, "val": val, "test": test, "training": training,
                "key": key}
-    write_entry(path, model.state_dict(), config, metrics)
+    if dist.is_main():
+        write_entry(path, model.state_dict(), config, metrics)
     return TrainedModel(model, name, config, seed, metrics, path, key, False)
+
+
+def _written_by_main(path: Path, split: Split, device, name: str) -> TrainedModel:
+    """On a rank other than 0: the entry rank 0 has just written."""
+    trained = load_trained(path, split, device)
+    if trained is None:
+        raise TearsBenchError(f"rank {dist.rank()}: cannot read the {name} rank 0 wrote to {path}; "
+                              "every process must see the same TEARS_BENCH_HOME")
+    return trained

@@ -69,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        return _run(args)
     except TearsBenchError as error:
         if args.debug:
             raise
-        print(f"tears-bench: error: {_scrub(str(error), args)}", file=sys.stderr)
+        print(f"tears-bench: error: {_rank_prefix()}{_scrub(str(error), args)}", file=sys.stderr)
         return 2
     except OSError as error:
         # A full disk or a read-only folder met by a writer outside tears_bench.storage (figures,
@@ -86,8 +86,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tears-bench: error: cannot write {where}{error.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("tears-bench: interrupted; finished work is cached, rerun to resume", file=sys.stderr)
+        print(f"tears-bench: {_rank_prefix()}interrupted; finished work is cached, rerun to resume", file=sys.stderr)
         return 130
+
+
+# Commands that run as several processes under torchrun (tears_bench.distributed); the others refuse.
+DISTRIBUTED_COMMANDS = ("train", "run")
+
+
+def _run(args) -> int:
+    """The command, inside the torchrun process group when torchrun started this process."""
+    from tears_bench import distributed
+
+    if not distributed.launched():
+        return int(args.func(args) or 0)
+    if args.command not in DISTRIBUTED_COMMANDS:
+        raise TearsBenchError(f"tears-bench {args.command} runs as one process; under torchrun only "
+                              f"{' and '.join(DISTRIBUTED_COMMANDS)} do (start it without torchrun)")
+    with distributed.session(getattr(args, "device", "auto")):
+        return int(args.func(args) or 0)
+
+
+def _rank_prefix() -> str:
+    """'rank N: ' in a process torchrun started (each prints its own error), else nothing."""
+    import os
+
+    from tears_bench import distributed
+
+    return f"rank {os.environ.get('RANK', '?')}: " if distributed.launched() else ""
 
 
 def _scrub(message: str, args) -> str:

@@ -48,8 +48,11 @@ def validate(config: RunConfig) -> None:
 
 def run_compare(config: RunConfig) -> Path:
     """Train, evaluate and write the comparison; returns the output folder."""
+    from tears_bench import distributed
     from tears_bench.report import run_folder as results
 
+    if distributed.launched():  # every process would write the comparison: docs/distributed.md
+        raise TearsBenchError("compare runs as one process; under torchrun only train and run do")
     config = replace(config, tasks=list(TASKS))  # config.tasks and config.alphas are the recipe's own
     out = harness.output_folder(config, "compare")
     # Before validation, which may read the sources: an unwritable --output is reported first.

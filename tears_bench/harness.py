@@ -4,12 +4,17 @@
 in the run folder at once (atomically), so an interrupted run, rerun with the same --output,
 redoes only the tasks that had not finished; the stages before (split, summaries, embeddings,
 trained models, LLM answers) come from their own caches.
+
+Under torchrun (docs/distributed.md) every process takes part in training the models; rank 0 alone
+builds the split and fetches the summaries first (the others then read them from the cache), runs
+the tasks, writes the run folder and prints. The other ranks return once the models are trained.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+from tears_bench import distributed as dist
 from tears_bench.errors import TearsBenchError
 # RunConfig and parse_alphas live with the flags generated from them; harness.* stays their API name.
 from tears_bench.options import RunConfig, parse_alphas  # noqa: F401
@@ -72,7 +77,8 @@ def output_folder(config: RunConfig, label: str | None = None) -> Path:
 
 
 def _log(message: str) -> None:
-    print(f"[tears-bench] {message}", flush=True)
+    if dist.is_main():  # under torchrun one process reports
+        print(f"[tears-bench] {message}", flush=True)
 
 
 def load_split(config: RunConfig):
@@ -127,18 +133,21 @@ def prepare(config: RunConfig):
     from tears_bench.tasks.uniqueness import needs_split, summary_sources
 
     needs_models = any(TASKS[t].needs_models for t in config.tasks)
+    if needs_models:
+        with dist.main_first():  # rank 0 builds and caches the split, the others read it
+            split = load_split(config)
+        # Rank 0 fetches the summaries (an LLM is asked once) and sends them to the others.
+        sources = dist.from_main_object(lambda: load_summaries(config, split))
+        return split, sources, train_models(config, split, sources[config.summaries[0]])
     # uniqueness of summary files needs no dataset
-    split = load_split(config) if needs_models or needs_split(config.summaries) else None
-    if not needs_models:
-        started = time.perf_counter()
-        sources = summary_sources(config.summaries, split, llm_base_url=config.llm_base_url,
-                                  concurrency=config.concurrency, timeout=config.llm_timeout,
-                                  llm_mode=config.llm_mode)
-        _log(f"summaries: {', '.join(f'{s.label} {len(s)} users' for s in sources.values())} "
-             f"({time.perf_counter() - started:.1f}s)")
-        return split, sources, {}
-    sources = load_summaries(config, split)
-    return split, sources, train_models(config, split, sources[config.summaries[0]])
+    split = load_split(config) if needs_split(config.summaries) else None
+    started = time.perf_counter()
+    sources = summary_sources(config.summaries, split, llm_base_url=config.llm_base_url,
+                              concurrency=config.concurrency, timeout=config.llm_timeout,
+                              llm_mode=config.llm_mode)
+    _log(f"summaries: {', '.join(f'{s.label} {len(s)} users' for s in sources.values())} "
+         f"({time.perf_counter() - started:.1f}s)")
+    return split, sources, {}
 
 
 def run_task(task: str, config: RunConfig, split, sources, models) -> tuple[dict, list[dict]]:
@@ -169,10 +178,22 @@ def run_benchmark(config: RunConfig) -> Path:
     from tears_bench.report import run_folder as results
 
     validate(config)
+    dist.setup(config.device)  # joins torchrun's process group when torchrun started this process
     out = output_folder(config)
+    if not dist.is_main():
+        _train_only(config)
+        return out
     check_writable_dir(out, "--output" if config.output else "results folder")
     with results.run_folder(out):  # a run that fails before writing anything leaves no empty folder
         return _run_into(out, config, results)
+
+
+def _train_only(config: RunConfig) -> None:
+    """A rank other than 0: its part of training the models; rank 0 alone runs the tasks."""
+    from tears_bench.tasks.registry import TASKS
+
+    if any(TASKS[t].needs_models for t in config.tasks):
+        prepare(config)
 
 
 def _run_into(out: Path, config: RunConfig, results) -> Path:

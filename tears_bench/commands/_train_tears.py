@@ -35,21 +35,28 @@ def add_arguments(parser) -> None:
     group.add_argument("--text-head", choices=TEXT_HEAD_CHOICES, help=TEXT_HEAD_HELP)
 
 
-def train(args) -> tuple[dict, Path]:
-    """Train (or reuse) args.model on args.summaries; its metrics and the output folder, filled."""
+def train(args) -> tuple[dict, Path | None]:
+    """Train (or reuse) args.model on args.summaries; its metrics and the output folder, filled
+    (under torchrun: by rank 0; the other ranks get no folder)."""
+    from tears_bench import distributed as dist
     from tears_bench.commands.train import output_folder, parse_overrides
     from tears_bench.data import get_split
     from tears_bench.models.tears_trainer import train_tears
     from tears_bench.summaries.registry import check_coverage, get_summaries
 
-    split = get_split(args.dataset, data_dir=args.data_dir, seed=args.split_seed, verbose=not args.quiet)
-    summaries = get_summaries(split, args.summaries, llm_base_url=args.llm_base_url, timeout=args.llm_timeout)
+    with dist.main_first():  # rank 0 builds and caches the split, the others read it
+        split = get_split(args.dataset, data_dir=args.data_dir, seed=args.split_seed, verbose=not args.quiet)
+    # Rank 0 fetches the summaries (an LLM is asked once) and sends them to the others.
+    summaries = dist.from_main_object(lambda: get_summaries(split, args.summaries, llm_base_url=args.llm_base_url,
+                                                            timeout=args.llm_timeout))
     check_coverage(split, summaries, args.summaries, getattr(args, "allow_partial", False))
     config = {**parse_overrides(args.set), "encoder": args.encoder, "encoder_mode": args.encoder_mode,
               "segments": args.segments, "align": args.align, "epochs": args.epochs,
               "text_head": getattr(args, "text_head", None)}  # None: --set or the default
     trained = train_tears(split, args.model, summaries, config=config, seed=args.seed, device=args.device,
                           verbose=not args.quiet)
+    if not dist.is_main():
+        return trained.metrics, None
     output = output_folder(args, split, trained.key)
     shutil.copyfile(trained.path / "model.pt", output / "model.pt")
     shutil.copyfile(trained.path / "config.json", output / "config.json")

@@ -6,6 +6,10 @@ so an identical second command reuses the cached model instead of retraining. TE
 are trained by tears_bench.commands._train_tears, which adds their options (--summaries, --encoder, ...);
 this command then prints the 'val'/'test' parts of the metrics (flat {metric: value}, or one level
 deeper, e.g. per alpha) and writes them to DIR/metrics.json.
+
+Under torchrun (docs/distributed.md) every process trains its share of each batch; rank 0 alone
+prepares the split and summaries, writes DIR and prints; EASE and popularity (closed forms) are
+computed by rank 0 alone while the others wait.
 """
 from __future__ import annotations
 
@@ -60,28 +64,37 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def run(args) -> int:
+    from tears_bench import distributed as dist
     from tears_bench.models.registry import get_spec
     from tears_bench.storage import atomic_write_json, check_writable_dir
 
-    check_writable_dir(args.output or "results/train", "--output" if args.output else "results folder")
+    if dist.is_main():
+        check_writable_dir(args.output or "results/train", "--output" if args.output else "results folder")
+    args.quiet = args.quiet or not dist.is_main()  # one process prints: rank 0
     if get_spec(args.model).fit == "tears":
         metrics, output = _train_tears.train(args)
     else:
         metrics, output = train_standard(args)
+    if not dist.is_main():
+        return 0
     atomic_write_json(output / "metrics.json", metrics)
     print(format_table(metrics))
     print(f"wrote {output / 'metrics.json'}")
     return 0
 
 
-def train_standard(args) -> tuple[dict, Path]:
+def train_standard(args) -> tuple[dict, Path | None]:
+    from tears_bench import distributed as dist
     from tears_bench.models.trainer import get_trained
     from tears_bench.data.registry import get_split
     from tears_bench.storage import atomic_write_json
 
-    split = get_split(args.dataset, data_dir=args.data_dir, seed=args.split_seed, verbose=not args.quiet)
+    with dist.main_first():  # rank 0 builds and caches the split, the others read it
+        split = get_split(args.dataset, data_dir=args.data_dir, seed=args.split_seed, verbose=not args.quiet)
     trained = get_trained(split, args.model, config=parse_overrides(args.set), seed=args.seed,
                           device=args.device, epochs=args.epochs, verbose=not args.quiet)
+    if not dist.is_main():
+        return trained.metrics, None
     output = output_folder(args, split, trained.key)
     shutil.copyfile(trained.path / "model.pt", output / "model.pt")
     atomic_write_json(output / "config.json", trained.config)
