@@ -22,7 +22,7 @@ inverse of the lambda being tried): 20 I^2 bytes, 8 GB at 20,000 items, 6.3 GB o
 (float64 would double it). `fit` checks that much is available before it starts and otherwise refuses
 with one sentence. The Gram matrix is summed from user chunks of at most GRAM_CHUNK_ENTRIES co-rated
 pairs, never through one sparse X^T X (on 500,000 users x 20,000 items that product is nearly dense:
-3.2 GB of indices and values before it is even made dense).
+up to 3.2 GB of indices and values before it is even made dense).
 """
 from __future__ import annotations
 
@@ -65,7 +65,9 @@ def gram(X: sp.csr_matrix, max_entries: int = GRAM_CHUNK_ENTRIES) -> torch.Tenso
     G = np.zeros((X.shape[1], X.shape[1]), dtype=np.float32)
     for rows in gram_chunks(X, max_entries):
         part = X[rows]
-        part = (part.T @ part).tocoo()  # canonical: no repeated (row, col), so += is exact
+        part = part.T @ part
+        part.sum_duplicates()  # no repeated (row, col) left, so the fancy-indexed += adds each once
+        part = part.tocoo()
         G[part.row, part.col] += part.data
     return torch.from_numpy(G)
 
