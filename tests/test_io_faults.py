@@ -249,10 +249,15 @@ def test_synthetic_size_beyond_memory_is_refused_before_allocating(monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda: 8 << 30)
     monkeypatch.setattr(synthetic, "_item_genres", lambda *a: pytest.fail("generation started"))
     with pytest.raises(TearsBenchError) as caught:
-        load_dataset("synthetic:users=1000000,items=50000")
-    # 40 bytes x 1e6 x 5e4 = 2e12 bytes = 1.82 TiB
-    assert str(caught.value) == ("the synthetic dataset of 1,000,000 users x 50,000 items would need about "
-                                 "1.8 TiB of memory but 8.0 GiB is available; ask for fewer users or items")
+        load_dataset("synthetic:users=100000000,items=50000")
+    # Above 2^25 cells, memory follows the ratings: 64 bytes x 1e8 users x 70 e^0.18 ratings = 499.5 GiB
+    assert str(caught.value) == ("the synthetic dataset of 100,000,000 users x 50,000 items would need about "
+                                 "499.5 GiB of memory but 8.0 GiB is available; ask for fewer users or items")
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 20)
+    with pytest.raises(TearsBenchError) as caught:
+        load_dataset("synthetic:users=1000,items=1500")
+    # Small sizes keep the dense Gumbel sampler: 40 bytes x 1,000 x 1,500 = 57.2 MiB
+    assert "1,000 users x 1,500 items would need about 57.2 MiB of memory but 1.0 MiB" in str(caught.value)
 
 
 def test_memory_require_and_format():

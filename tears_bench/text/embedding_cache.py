@@ -9,19 +9,24 @@ for humans) and one or more ``part-*.npz`` files, each an uncompressed NumPy arc
 Parts are only ever added, each written atomically (temporary file + rename), so an interrupted
 run keeps every part it finished and never leaves a half-written one; two processes filling the
 same cache cannot clobber each other's parts (a text embedded by both is stored twice and the
-first copy wins on load). When the folder holds more than ``COMPACT_AFTER`` parts they are merged
-and the merged-away parts deleted (only those this process had loaded): into one, or, when one part
-holds most rows, the others into one beside it (size-tiered, so that a few new rows never cost a
-rewrite of the whole cache: `serve` adds one sentence an edit). A part that cannot
-be read (truncated, garbled, wrong shapes) is moved aside by ``storage.quarantine`` and its texts
-are embedded again. Loading 6,000 x
-384 floats is a handful of ``np.load`` calls: milliseconds.
+first copy wins on load). A part that cannot be read (truncated, garbled, a CRC that does not
+match, wrong shapes) is moved aside by ``storage.quarantine`` and its texts are embedded again.
+
+Memory is bounded by a shard, not by the number of texts: a part's vectors are memory-mapped
+straight from the archive (its CRC checked once, streaming), so only the digest index (about 150
+bytes a text) and the rows added since the last flush live in the process; 463,435 Netflix users'
+MiniLM vectors are 711 MB on disk and stay there. Compaction is size-tiered: when COMPACT_AFTER
+parts of one tier (rows within a factor of COMPACT_AFTER) exist, they are merged into parts of at
+most SHARD_ROWS rows; so each row is rewritten only a few times, a merge holds at most one shard in
+memory, and the folder keeps few files (under COMPACT_AFTER per tier, plus full shards).
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
+import struct
 import time
 import uuid
 import zipfile
@@ -34,18 +39,61 @@ import numpy as np
 from tears_bench import storage
 
 COMPACT_AFTER = 8
-MAX_BLOCKS = 64  # in-memory blocks read row by row before they are joined into one matrix
+SHARD_ROWS = 1 << 16  # rows of a merged part: 96 MiB of 384-dimensional float32 vectors
 DIGEST_BYTES = 32
+_CRC_READ = 1 << 24
+_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error, struct.error)
 
 
-def _read_part(path: Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """(digests uint8 [n, 32], vectors float32 [n, dim]) of one part; ValueError if malformed."""
-    with np.load(path, allow_pickle=False) as archive:
-        digests = np.asarray(archive["digests"], dtype=np.uint8)
-        vectors = np.asarray(archive["vectors"], dtype=np.float32)
+def _stored_member(path: Path, archive: zipfile.ZipFile, name: str, verify: bool = True) -> np.ndarray:
+    """An uncompressed .npy member of an .npz as a read-only memory map (its CRC checked first
+    when `verify`, reading the file once in 16 MiB pieces); a compressed member is read into memory."""
+    info = archive.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        with archive.open(name) as member:
+            return np.lib.format.read_array(member, allow_pickle=False)
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        local = handle.read(30)
+        if len(local) < 30 or local[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"no local header for {name}")
+        name_length, extra_length = struct.unpack("<HH", local[26:30])
+        start = info.header_offset + 30 + name_length + extra_length
+        if verify:
+            handle.seek(start)
+            crc, left = 0, info.file_size
+            while left:
+                piece = handle.read(min(left, _CRC_READ))
+                if not piece:
+                    raise EOFError(f"{name} is cut short")
+                crc, left = zlib.crc32(piece, crc), left - len(piece)
+            if crc != info.CRC:
+                raise zipfile.BadZipFile(f"bad CRC-32 for {name}")
+        handle.seek(start)
+        version = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(handle)
+        offset = handle.tell()
+    if dtype.hasobject or fortran:
+        raise ValueError(f"{name} is not a C-ordered numeric array")
+    if offset + dtype.itemsize * math.prod(shape) > start + info.file_size:
+        raise ValueError(f"{name} holds fewer bytes than its shape {shape} needs")
+    if math.prod(shape) == 0:
+        return np.zeros(shape, dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape, offset=offset)
+
+
+def _read_part(path: Path, dim: int, verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(digests uint8 [n, 32] in memory, vectors float32 [n, dim] memory-mapped) of one part;
+    ValueError (or a zip/OS error) if malformed."""
+    with zipfile.ZipFile(path) as archive:
+        digests = np.asarray(_stored_member(path, archive, "digests.npy", verify), dtype=np.uint8)
+        vectors = _stored_member(path, archive, "vectors.npy", verify)
+    if vectors.dtype != np.float32:
+        vectors = np.asarray(vectors, dtype=np.float32)
     if digests.ndim != 2 or digests.shape[1] != DIGEST_BYTES or vectors.shape != (len(digests), dim):
         raise ValueError(f"digests {digests.shape} and vectors {vectors.shape} do not match {dim} dimensions")
-    return digests, vectors
+    return np.ascontiguousarray(digests), vectors
 
 
 def _quarantine(path: Path, reason: str) -> None:
@@ -60,8 +108,17 @@ def text_digest(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
+def tier(rows: int) -> int:
+    """Parts whose row counts are within a factor of COMPACT_AFTER share a tier."""
+    return int(math.log(max(rows, 1)) / math.log(COMPACT_AFTER))
+
+
 class EmbeddingStore:
-    """The embeddings of one encoder identity, loaded from and appended to one cache folder."""
+    """The embeddings of one encoder identity, loaded from and appended to one cache folder.
+
+    Rows live in blocks: one memory map per part on disk, and in-memory blocks for rows added since
+    the last flush (replaced by the map of their part once flushed). The index maps a digest to its
+    row number across the blocks; a text stored twice keeps its first row."""
 
     def __init__(self, key: str, dim: int, identity: dict[str, Any] | None = None,
                  root: Path | None = None):
@@ -73,12 +130,11 @@ class EmbeddingStore:
             storage.atomic_write_json(self.folder / "meta.json", identity)
         self._index: dict[bytes, int] = {}
         self._blocks: list[np.ndarray] = []
-        self._matrix: np.ndarray | None = np.zeros((0, self.dim), dtype=np.float32)
-        self._rows = 0
+        self._starts = np.zeros(1, dtype=np.int64)  # first row of each block, then the total
         self._pending_digests: list[bytes] = []
-        self._pending_vectors: list[np.ndarray] = []
-        self._parts: list[Path] = []
-        self._part_rows: dict[Path, int] = {}
+        self._pending_from = 0  # the first in-memory (unflushed) block
+        # Part file -> (its block, its digests): what compaction merges and re-indexes.
+        self._parts: dict[Path, tuple[int, np.ndarray]] = {}
         self._load()
 
     # ---------------------------------------------------------------- reading
@@ -88,32 +144,25 @@ class EmbeddingStore:
                 digests, vectors = _read_part(path, self.dim)
             except FileNotFoundError:
                 continue  # merged away by another process since the listing
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            except _READ_ERRORS as error:
                 # A truncated or garbled part would fail every run: move it aside; its texts are
                 # then missing and re-embedded by the caller.
                 _quarantine(path, f"{type(error).__name__}: {error}")
                 continue
-            self._parts.append(path)
-            self._part_rows[path] = len(digests)
+            self._parts[path] = (len(self._blocks), digests)
             self._append(digests.tobytes(), vectors)
-        self._matrix = None
+        self._pending_from = len(self._blocks)
 
     def _append(self, digest_bytes: bytes, vectors: np.ndarray) -> None:
-        keep, start = [], self._rows
+        """Adds a block; its digests not yet indexed point into it."""
+        start = int(self._starts[-1])
         for i in range(len(vectors)):
-            digest = digest_bytes[i * DIGEST_BYTES:(i + 1) * DIGEST_BYTES]
-            if digest not in self._index:
-                self._index[digest] = start + len(keep)
-                keep.append(i)
-        if not keep:
-            return
-        block = vectors if len(keep) == len(vectors) else vectors[keep]
-        self._blocks.append(np.ascontiguousarray(block, dtype=np.float32))
-        self._rows += len(block)
-        self._matrix = None
+            self._index.setdefault(digest_bytes[i * DIGEST_BYTES:(i + 1) * DIGEST_BYTES], start + i)
+        self._blocks.append(vectors)
+        self._starts = np.append(self._starts, start + len(vectors))
 
     def __len__(self) -> int:
-        return self._rows
+        return len(self._index)
 
     def __contains__(self, digest: bytes) -> bool:
         return digest in self._index
@@ -121,28 +170,15 @@ class EmbeddingStore:
     def missing(self, digests: Iterable[bytes]) -> list[bytes]:
         return [d for d in digests if d not in self._index]
 
-    @property
-    def matrix(self) -> np.ndarray:
-        """All stored vectors, float32 [len(self), dim]."""
-        if self._matrix is None:
-            self._matrix = (np.concatenate(self._blocks) if len(self._blocks) > 1 else
-                            self._blocks[0] if self._blocks else np.zeros((0, self.dim), np.float32))
-            self._blocks = [self._matrix]
-        return self._matrix
-
     def get(self, digests: Sequence[bytes]) -> np.ndarray:
-        """The vectors of these digests, float32 [len(digests), dim]; all must be stored."""
+        """The vectors of these digests, float32 [len(digests), dim]; all must be stored. Only these
+        rows are read (from the memory maps), never a whole part."""
         rows = np.fromiter((self._index[d] for d in digests), dtype=np.int64, count=len(digests))
-        if self._matrix is not None or len(self._blocks) > MAX_BLOCKS:
-            return self.matrix[rows]
-        # Gather from the blocks: joining them into one matrix after every small addition would
-        # copy the whole cache (64 MB for 42k sentences) per call.
-        starts = np.cumsum([0] + [len(block) for block in self._blocks])
-        block_of = np.searchsorted(starts, rows, side="right") - 1
         out = np.empty((len(rows), self.dim), dtype=np.float32)
-        for b in np.unique(block_of).tolist():
-            chosen = block_of == b
-            out[chosen] = self._blocks[b][rows[chosen] - starts[b]]
+        block_of = np.searchsorted(self._starts, rows, side="right") - 1
+        for block in np.unique(block_of):
+            chosen = block_of == block
+            out[chosen] = self._blocks[block][rows[chosen] - self._starts[block]]
         return out
 
     # ---------------------------------------------------------------- writing
@@ -151,27 +187,38 @@ class EmbeddingStore:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(digests), self.dim):
             raise ValueError(f"expected {len(digests)} x {self.dim} vectors, got {vectors.shape}")
-        fresh = [i for i, d in enumerate(digests) if d not in self._index]
+        fresh, seen = [], set()
+        for i, d in enumerate(digests):
+            if d not in self._index and d not in seen:
+                seen.add(d)
+                fresh.append(i)
         if not fresh:
             return
-        self._pending_digests.extend(digests[i] for i in fresh)
-        self._pending_vectors.append(vectors[fresh])
-        self._append(b"".join(digests[i] for i in fresh), vectors[fresh])
+        chosen = [digests[i] for i in fresh]
+        self._pending_digests.extend(chosen)
+        self._append(b"".join(chosen), np.ascontiguousarray(vectors[fresh]))
 
     @property
     def pending(self) -> int:
         return len(self._pending_digests)
 
     def flush(self) -> None:
-        """Writes the rows added since the last flush as one new part (atomically)."""
+        """Writes the rows added since the last flush as one new part (atomically); from then on
+        they are read from that part's memory map, so memory does not grow with the texts embedded."""
         if not self._pending_digests:
             return
         digests = np.frombuffer(b"".join(self._pending_digests), dtype=np.uint8).reshape(-1, DIGEST_BYTES)
-        vectors = np.concatenate(self._pending_vectors)
-        self._parts.append(self._write_part(digests, vectors))
-        self._part_rows[self._parts[-1]] = len(digests)
-        self._pending_digests, self._pending_vectors = [], []
-        if len(self._parts) > COMPACT_AFTER:
+        vectors = np.concatenate(self._blocks[self._pending_from:])
+        path = self._write_part(digests, vectors)
+        del vectors
+        # The part holds the pending blocks' rows in order: one map replaces them, row numbers unchanged.
+        _, mapped = _read_part(path, self.dim, verify=False)  # just written by this process
+        self._blocks[self._pending_from:] = [mapped]
+        self._starts = np.append(self._starts[:self._pending_from + 1], self._starts[-1])
+        self._parts[path] = (self._pending_from, digests.copy())
+        self._pending_digests = []
+        self._pending_from = len(self._blocks)
+        if self._tier_to_merge() is not None:
             self.compact()
 
     def _write_part(self, digests: np.ndarray, vectors: np.ndarray) -> Path:
@@ -181,51 +228,58 @@ class EmbeddingStore:
         storage.atomic_write_bytes(path, buffer.getvalue())
         return path
 
+    def _small_parts(self) -> dict[Path, int]:
+        """Parts below SHARD_ROWS rows, by tier."""
+        return {path: tier(len(digests)) for path, (_, digests) in self._parts.items() if len(digests) < SHARD_ROWS}
+
+    def _tier_to_merge(self) -> int | None:
+        levels = list(self._small_parts().values())
+        return min((t for t in set(levels) if levels.count(t) >= COMPACT_AFTER), default=None)
+
     def compact(self) -> None:
-        """Merges the parts this process knows (pending rows are flushed first): all into one, or,
-        when one part holds more rows than all the others, the others into one beside it."""
+        """Merges this process's parts tier by tier (see the module docstring) until no tier holds
+        COMPACT_AFTER parts; pending rows are flushed first. Merged-away parts are deleted."""
         if self._pending_digests:
-            self.flush()  # may recurse into compact once; harmless
-        if len(self._parts) <= 1:
-            return
-        biggest = max(self._parts, key=lambda path: self._part_rows.get(path, 0))
-        rest = sum(self._part_rows.get(path, 0) for path in self._parts) - self._part_rows.get(biggest, 0)
-        if self._part_rows.get(biggest, 0) > rest:
-            small = [path for path in self._parts if path != biggest]
-            merged = self._merge_parts(small)
-            self._remove(small)
-            self._parts = [biggest] + ([merged] if merged is not None else [])
-            return
-        old = list(self._parts)
-        order = sorted(self._index.items(), key=lambda item: item[1])
-        digests = np.frombuffer(b"".join(d for d, _ in order), dtype=np.uint8).reshape(-1, DIGEST_BYTES)
-        merged = self._write_part(digests, self.matrix)
-        self._part_rows[merged] = len(digests)
-        self._remove(old)
-        self._parts = [merged]
+            self.flush()  # may compact itself; the loop below then finds nothing to do
+        while (level := self._tier_to_merge()) is not None:
+            self._merge(sorted(p for p, t in self._small_parts().items() if t == level))
 
-    def _merge_parts(self, paths: list[Path]) -> Path | None:
-        """One new part holding the rows of `paths` (read back from disk; the first copy of a text wins)."""
-        read = []
+    def _merge(self, paths: list[Path]) -> None:
+        """Rewrites these parts as parts of at most SHARD_ROWS rows (a text stored twice keeps its
+        first copy), holding at most a shard and one part in memory, then deletes them. Their blocks
+        are released (their maps and file handles close) and the index points into the new parts.
+        Rows come from this process's maps, not the files: another process may have removed those."""
+        old_blocks = {self._parts[p][0] for p in paths}
+        digests, vectors, buffered, seen = [], [], 0, set()
+        for k, path in enumerate(paths):
+            block, part_digests = self._parts[path]
+            fresh = [j for j, row in enumerate(part_digests) if not (row.tobytes() in seen or seen.add(row.tobytes()))]
+            digests.append(part_digests[fresh])
+            vectors.append(np.asarray(self._blocks[block][fresh]))
+            buffered += len(fresh)
+            while buffered >= SHARD_ROWS or (buffered and k == len(paths) - 1):
+                all_digests, all_vectors = np.concatenate(digests), np.concatenate(vectors)
+                take = min(buffered, SHARD_ROWS)
+                self._add_merged_part(all_digests[:take], all_vectors[:take], old_blocks)
+                digests, vectors, buffered = [all_digests[take:]], [all_vectors[take:]], buffered - take
         for path in paths:
-            try:
-                read.append(_read_part(path, self.dim))
-            except FileNotFoundError:
-                continue  # merged away by another process
-        if not read:
-            return None
-        digests = np.concatenate([d for d, _ in read])
-        vectors = np.concatenate([v for _, v in read])
-        _, first = np.unique(digests.view(f"V{DIGEST_BYTES}").ravel(), return_index=True)
-        first = np.sort(first)
-        merged = self._write_part(digests[first], vectors[first])
-        self._part_rows[merged] = len(first)
-        return merged
-
-    def _remove(self, paths: list[Path]) -> None:
-        for path in paths:
-            self._part_rows.pop(path, None)
+            block, _ = self._parts.pop(path)
+            self._blocks[block] = np.zeros((0, self.dim), dtype=np.float32)  # no row points here any more
             try:
                 path.unlink()
             except OSError:
                 pass
+
+    def _add_merged_part(self, digests: np.ndarray, vectors: np.ndarray, old_blocks: set[int]) -> None:
+        path = self._write_part(digests, vectors)
+        _, mapped = _read_part(path, self.dim, verify=False)
+        block, start = len(self._blocks), int(self._starts[-1])
+        keys = [row.tobytes() for row in digests]
+        at = np.fromiter((self._index[k] for k in keys), dtype=np.int64, count=len(keys))
+        moved = np.isin(np.searchsorted(self._starts, at, side="right") - 1, list(old_blocks))
+        for j in np.flatnonzero(moved).tolist():  # texts whose first copy was in a merged part
+            self._index[keys[j]] = start + j
+        self._blocks.append(mapped)
+        self._starts = np.append(self._starts, start + len(vectors))
+        self._parts[path] = (block, digests)
+        self._pending_from = len(self._blocks)

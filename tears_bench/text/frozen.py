@@ -110,6 +110,11 @@ class FrozenEmbeddings:
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
         if isinstance(texts, str):
             texts = [texts]
+        return torch.from_numpy(self.store.get(self.ensure(texts)))
+
+    def ensure(self, texts: Sequence[str]) -> list[bytes]:
+        """Embeds and caches the texts missing from the store, returning no vectors (so a whole
+        dataset can be embedded in bounded memory); returns the texts' digests."""
         digests = [text_digest(t) for t in texts]
         todo: dict[bytes, str] = {}
         for digest, text in zip(digests, texts):
@@ -118,7 +123,7 @@ class FrozenEmbeddings:
         self.stats["cached"] += len(texts) - len(todo)
         if todo:
             self._compute(list(todo.keys()), list(todo.values()))
-        return torch.from_numpy(self.store.get(digests))
+        return digests
 
     def _compute(self, digests: list[bytes], texts: list[str]) -> None:
         encoder = self.encoder
