@@ -41,17 +41,6 @@ CASES = {
     "tears-base-lora": ("tears-base", {"encoder_mode": "lora", "lora_r": 8, "batch_size": 64}),
     "tears-multvae-lora": ("tears-multvae", {"encoder_mode": "lora", "lora_r": 8, "batch_size": 64}),
 }
-GENRES = ["drama", "comedy", "action", "romance", "thriller", "horror", "adventure", "war", "crime"]
-
-
-def summaries_of(split) -> dict[int, str]:
-    """Two sentences per user in the tiny encoder's vocabulary, from the user's favourite genre."""
-    out = {}
-    for user in range(len(split.user_ids)):
-        genres = [g for item, r in split.summary_set(user) if r > 3 for g in split.catalog.genres[item] if g in GENRES]
-        liked = max(sorted(set(genres)), key=genres.count) if genres else "drama"
-        out[user] = f"summary : the user loves {liked} movies . the user avoids horror films ."
-    return out
 
 
 def train_case(case: str, args, home: Path, seed: int) -> dict:
@@ -67,13 +56,14 @@ def train_case(case: str, args, home: Path, seed: int) -> dict:
         split = get_split(args.dataset, data_dir=args.data_dir, verbose=False)
     from tears_bench.models.tears_trainer import train_tears
     from tears_bench.models.trainer import get_trained
+    from tests.tiny_encoders import word_summaries
 
     started = time.perf_counter()  # imports before: a fresh process pays for them once, not per model
     if name.startswith("tears-"):
         cf = {**CASES["macridvae" if name == "tears-macridvae" else "multvae"][1], "epochs": args.epochs,
               "patience": args.epochs}
         options = {**config, "encoder": args.encoder, "epochs": args.epochs, "patience": args.epochs, "cf_config": cf}
-        trained = train_tears(split, name, summaries_of(split), config=options, seed=seed, device=args.device,
+        trained = train_tears(split, name, word_summaries(split), config=options, seed=seed, device=args.device,
                               verbose=False)
         module, ndcg = trained.recommender.net, trained.metrics["val"]["ndcg@50"]
         weights = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
@@ -135,6 +125,9 @@ def main() -> None:
     parser.add_argument("--encoder", help="TEARS text encoder (default: a tiny BERT built on the fly)")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
+    unknown = sorted(set(args.cases.split(",")) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch

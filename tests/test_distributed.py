@@ -26,6 +26,7 @@ import torch
 import tears_bench.models.trainer as trainer
 from tears_bench import distributed
 from tears_bench.errors import TearsBenchError
+from tests.tiny_encoders import word_summaries
 
 DATASET = "synthetic:users=300,items=200,seed=3"
 # batch_size 45 over the 240 training users: 5 batches shared 23/22 and a last one of 15, shared 8/7.
@@ -330,17 +331,6 @@ def test_two_processes_gather_sums_and_train_and_resume_as_one(tmp_path, isolate
 # TEARS under two processes
 
 
-GENRES = ["drama", "comedy", "action", "romance", "thriller", "horror", "adventure", "war", "crime"]
-
-
-def word_summaries(split) -> dict[int, str]:
-    """Two sentences in the tiny encoder's vocabulary per user, from the user's favourite genre."""
-    out = {}
-    for user in range(len(split.user_ids)):
-        genres = [g for item, r in split.summary_set(user) if r > 3 for g in split.catalog.genres[item] if g in GENRES]
-        liked = max(sorted(set(genres)), key=genres.count) if genres else "drama"
-        out[user] = f"summary : the user loves {liked} movies . the user avoids horror films ."
-    return out
 
 
 def tears_runs(encoders: dict) -> dict:

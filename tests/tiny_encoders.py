@@ -67,3 +67,17 @@ def fast_tears_setup(root: Path):
         patch.setenv("HF_HUB_OFFLINE", "1")
         patch.setitem(DEFAULTS, "cf_config", {"epochs": 3})
         yield build_tiny_encoders(root / "tiny")["bert"]
+
+
+WORD_GENRES = ["drama", "comedy", "action", "romance", "thriller", "horror", "adventure", "war", "crime"]
+
+
+def word_summaries(split) -> dict[int, str]:
+    """Two sentences in the tiny encoder's vocabulary per user, from the user's favourite genre."""
+    out = {}
+    for user in range(len(split.user_ids)):
+        genres = [g for item, r in split.summary_set(user) if r > 3 for g in split.catalog.genres[item]
+                  if g in WORD_GENRES]
+        liked = max(sorted(set(genres)), key=genres.count) if genres else "drama"
+        out[user] = f"summary : the user loves {liked} movies . the user avoids horror films ."
+    return out
