@@ -12,6 +12,10 @@ in, a genre word changed, a sentence deleted) and slider moves (same text, anoth
 sentences carry numbers drawn from the clock, so they are new to the embedding cache on every run:
 an edit pays for encoding its new sentence. Latency is measured by the client, request sent to
 answer parsed, on one keep-alive connection. Prints one table.
+
+With --page (needs selenium and Debian's chromium + chromedriver), the same kinds of edits are also
+made in the page in headless Chromium, and timed from the `input` event to the new list in the
+page (the page's debounce, the request and the rendering together).
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edits", type=int, default=12, help="requests per user after opening it")
     parser.add_argument("--epochs", type=int, help="TEARS epochs (default: the normal training, cached)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--page", action="store_true", help="also time edits in the page (headless Chromium)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(REPO))
@@ -95,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                              "alpha": alpha})
             timings[kind].append(seconds)
             server_ms.append(answer["elapsed_ms"])
+    page = _page_timings(f"http://127.0.0.1:{port}", users, genres, args.edits, fresh) if args.page else None
     server.should_exit = True
 
     print(f"{workbench.name} on {workbench.split.dataset}: {workbench.split.n_items} items, "
@@ -109,7 +115,71 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {kind} | {len(ms)} | {statistics.median(ms):.1f} | {_p95(ms):.1f} | {ms[-1]:.1f} |")
     print(f"server-side time of the edits (elapsed_ms): median {statistics.median(server_ms):.1f} ms, "
           f"p95 {_p95(sorted(server_ms)):.1f} ms")
+    if page:
+        print("\nIn the page (headless Chromium): input event to the new list rendered, the debounce included")
+        print(f"| edit | n | median ms | p95 ms | max ms |\n|---|---|---|---|---|")
+        for kind, values in page.items():
+            ms = sorted(values)
+            print(f"| {kind} | {len(ms)} | {statistics.median(ms):.1f} | {_p95(ms):.1f} | {ms[-1]:.1f} |")
     return 0
+
+
+# Sets the summary (or the slider), fires the event the page listens to, and resolves with the
+# milliseconds until the page has rendered the answer to that change (#rec-list's answer count grows).
+_TIMED_CHANGE = """
+const [kind, value, done] = arguments;
+const list = document.getElementById('rec-list');
+const before = Number(list.dataset.answers || 0);
+const field = document.getElementById(kind === 'slider' ? 'alpha' : 'summary');
+const started = performance.now();
+field.value = value;
+field.dispatchEvent(new Event('input', {bubbles: true}));
+(function wait() {
+  const rendered = Number(list.dataset.answers || 0) > before && list.getAttribute('aria-busy') !== 'true';
+  if (rendered) done(performance.now() - started); else requestAnimationFrame(wait);
+})();
+"""
+
+
+def _page_timings(base: str, users: list[str], genres: list[str], edits: int, fresh) -> dict[str, list[float]]:
+    import tempfile
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = Options()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-proxy-server",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tempfile.mkdtemp(prefix='bench-serve-chromium-')}"):
+        options.add_argument(flag)
+    options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_script_timeout(30)
+    timings: dict[str, list[float]] = {"edit (new sentence)": [], "slider (same text)": []}
+    try:
+        driver.get(base + "/")
+        for user in users:
+            WebDriverWait(driver, 30).until(
+                lambda d: d.find_elements(By.CSS_SELECTOR, f"#user-list button[data-user='{user}']")
+                or d.execute_script("document.getElementById('user-search').value = arguments[0];"
+                                    "document.getElementById('user-search').dispatchEvent(new Event('input'));",
+                                    user))
+            driver.find_element(By.CSS_SELECTOR, f"#user-list button[data-user='{user}']").click()
+            WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "summary").get_attribute("value"))
+            WebDriverWait(driver, 30).until(
+                lambda d: d.find_element(By.ID, "rec-list").get_attribute("aria-busy") != "true")
+            text = driver.find_element(By.ID, "summary").get_attribute("value")
+            for step in range(edits // 2):
+                text += f" The user also enjoys {genres[step % len(genres)]} movies from {fresh.randint(1900, 2025)}."
+                timings["edit (new sentence)"].append(driver.execute_async_script(_TIMED_CHANGE, "summary", text[-4000:]))
+                timings["slider (same text)"].append(
+                    driver.execute_async_script(_TIMED_CHANGE, "slider", str((step % 9 + 1) / 10)))
+    finally:
+        driver.quit()
+    return timings
 
 
 def _timed(connection, method: str, path: str, body: dict | None = None) -> tuple[float, dict]:

@@ -5,7 +5,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const SVG_NS = "http://www.w3.org/2000/svg";
-  const DEBOUNCE_MS = 120;
+  const DEBOUNCE_MS = 40;  // coalesces a burst of keys; the issue asks for the list within 200 ms of a change
 
   const state = {
     info: null,
