@@ -35,6 +35,7 @@ TEXT_LIMIT = 4000  # characters of a summary; GPT-4 summaries on ML-1M are under
 MAX_N = 100
 K = 20  # the tasks' gNDCG@20
 SESSIONS_FILE = "serve_sessions.jsonl"
+SIMULATED_TASKS = ("flip", "rank", "guided")
 CACHED_USERS = 64  # original-summary scores kept in memory (a person looks at a few users)
 
 
@@ -120,20 +121,19 @@ class Workbench:
                  direction: str = "more") -> dict:
         """One task's simulated edit for this user, through the task function itself."""
         row, alpha = self._row(user_id), check_alpha(alpha)
-        simulations = {"flip": self._simulate_flip, "rank": self._simulate_rank, "guided": self._simulate_guided}
-        if task not in simulations:
-            raise InputError(f"unknown task {task!r}; the page simulates {', '.join(simulations)}")
+        if task not in SIMULATED_TASKS:
+            raise InputError(f"unknown task {task!r}; the page simulates {', '.join(SIMULATED_TASKS)}")
         with self._lock:
             if task == "guided":
                 return self._simulate_guided(row, genre, direction)
             if not self._summary(row).strip():
                 raise InputError(f"user {user_id} has no summary to edit")
-            return simulations[task](row, alpha, item) if task == "rank" else self._simulate_flip(row, alpha)
+            return self._simulate_rank(row, alpha, item) if task == "rank" else self._simulate_flip(row, alpha)
 
     def save_session(self, user_id: str, edited: str, alpha: float, simulated: str | None = None) -> dict:
         """Append the edit, its lists and its scores to SESSIONS_FILE in the run folder (atomically)."""
         row, edited, alpha = self._row(user_id), check_text(edited), check_alpha(alpha)
-        if simulated not in (None, "flip", "rank", "guided"):
+        if simulated is not None and simulated not in SIMULATED_TASKS:
             raise InputError(f"simulated must be flip, rank, guided or null, got {simulated!r}")
         with self._lock:
             record = self._session_record(row, edited, alpha, simulated)
