@@ -13,7 +13,7 @@ import anthropic
 
 from tears_bench.llm.anthropic_provider import AnthropicClient
 from tears_bench.llm.base import PARSE_ERRORS, Completion, ProviderError
-from tears_bench.llm.batch_base import BatchAdapter, BatchState
+from tears_bench.llm.batch_base import BatchAdapter, BatchState, call_failure
 
 # "A Message Batch is limited to either 100,000 Message requests or 256 MB in size, whichever is
 # reached first" (platform.claude.com/docs/en/build-with-claude/batch-processing, Batch limitations;
@@ -73,11 +73,6 @@ class AnthropicBatches(BatchAdapter):
         try:
             yield
         except (anthropic.APIStatusError, anthropic.APIConnectionError) as error:
-            failure = self.client.error(error)
-            if creating and failure.status is None:
-                # No answer to "create": the batch may exist. Retrying could pay for it twice.
-                failure.retryable = False
-                failure.message += "; the batch may have been created: check the provider's batch list"
-            raise failure from None
+            raise call_failure(self.client.error(error), creating) from None
         except anthropic.AnthropicError as error:  # e.g. results asked of a batch without results_url
             raise ProviderError(self.provider, self.client._clean(str(error)), retryable=True) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from tears_bench.llm.base import Completion
+from tears_bench.llm.base import Completion, ProviderError
 
 
 @dataclass
@@ -40,3 +40,12 @@ class BatchAdapter:
 
     def results(self, state: BatchState) -> Iterator[tuple[str, Completion | str]]:
         raise NotImplementedError
+
+
+def call_failure(failure: ProviderError, creating: bool) -> ProviderError:
+    """A failed call to the batch API as the executor should see it: a "create" that got no answer
+    at all is not retried, since the batch may exist and a second create could pay for it twice."""
+    if creating and failure.status is None:
+        failure.retryable = False
+        failure.message += "; the batch may have been created: check the provider's batch list"
+    return failure

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import openai
 
 from tears_bench.llm.base import PARSE_ERRORS, Completion
-from tears_bench.llm.batch_base import BatchAdapter, BatchState
+from tears_bench.llm.batch_base import BatchAdapter, BatchState, call_failure
 from tears_bench.llm.openai_provider import OpenAIClient
 
 ENDPOINT = "/v1/chat/completions"
@@ -94,9 +94,4 @@ class OpenAIBatches(BatchAdapter):
         try:
             yield
         except (openai.APIStatusError, openai.APIConnectionError) as error:
-            failure = self.client.error(error)
-            if creating and failure.status is None:
-                # No answer to "create": the batch may exist. Retrying could pay for it twice.
-                failure.retryable = False
-                failure.message += "; the batch may have been created: check the provider's batch list"
-            raise failure from None
+            raise call_failure(self.client.error(error), creating) from None
