@@ -309,3 +309,17 @@ def test_a_server_without_a_batch_api_gets_one_clear_error(server):
     with pytest.raises(TearsBenchError, match="creating batch 1 of 1 failed: HTTP 400: 2 requests: over the limit"):
         batch("openai", server, prompts(2))
     assert batch_table() == []
+
+
+def test_a_create_call_without_an_answer_is_not_retried():
+    """No answer to "create" (a connection that dropped): the batch may exist, so a retry could pay
+    twice; an answered failure, or any other call, keeps its retry decision."""
+    from tears_bench.llm.base import ProviderError
+    from tears_bench.llm.batch_base import call_failure
+
+    dropped = call_failure(ProviderError("openai", "connection failed"), creating=True)
+    assert dropped.retryable is False and dropped.message.endswith("check the provider's batch list")
+    answered = call_failure(ProviderError("openai", "overloaded", 529), creating=True)
+    assert answered.retryable is True and answered.message == "overloaded"
+    polled = call_failure(ProviderError("openai", "connection failed"), creating=False)
+    assert polled.retryable is True and polled.message == "connection failed"
