@@ -27,7 +27,6 @@ import random
 import re
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -54,9 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     import torch
-    import uvicorn
-
-    from tears_bench.serve.app import create_app
+    from tears_bench.serve.app import BackgroundServer
     from tears_bench.serve.loading import load_workbench
 
     given = {"dataset": args.dataset, "summaries": [args.summaries], "output": tempfile.mkdtemp(prefix="bench-serve-")}
@@ -65,12 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     workbench = load_workbench(args.model, given)
     load_seconds = time.perf_counter() - started
-    server = uvicorn.Server(uvicorn.Config(create_app(workbench), host="127.0.0.1", port=0, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    background = BackgroundServer(workbench)
+    connection = http.client.HTTPConnection("127.0.0.1", background.port, timeout=60)
 
     rng = random.Random(args.seed)
     fresh = random.Random(time.time_ns())  # typed sentences new to the cache on every run
@@ -100,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                              "alpha": alpha})
             timings[kind].append(seconds)
             server_ms.append(answer["elapsed_ms"])
-    page = _page_timings(f"http://127.0.0.1:{port}", users, genres, args.edits, fresh) if args.page else None
-    server.should_exit = True
+    page = _page_timings(background.url, users, genres, args.edits, fresh) if args.page else None
+    background.stop()
 
     print(f"{workbench.name} on {workbench.split.dataset}: {workbench.split.n_items} items, "
           f"{len(workbench.user_ids)} test users; {len(users)} users x {args.edits} requests; torch threads "

@@ -4,8 +4,6 @@ port of 127.0.0.1. Both are built once per test session (tests/conftest.py impor
 from __future__ import annotations
 
 import os
-import threading
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -40,20 +38,8 @@ def serve_workbench(tmp_path_factory):
 @pytest.fixture(scope="session")
 def served_app(serve_workbench):
     """A real uvicorn server of `serve_workbench`: SimpleNamespace(url, workbench)."""
-    import uvicorn
+    from tears_bench.serve.app import BackgroundServer
 
-    from tears_bench.serve.app import create_app
-
-    server = uvicorn.Server(uvicorn.Config(create_app(serve_workbench), host="127.0.0.1", port=0,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", workbench=serve_workbench)
-    server.should_exit = True
-    thread.join(timeout=10)
+    background = BackgroundServer(serve_workbench)
+    yield SimpleNamespace(url=background.url, workbench=serve_workbench)
+    background.stop()

@@ -115,3 +115,30 @@ def validation_message(errors: list[dict]) -> str:
         f" (got {got[:40]!r})" if isinstance(got, str) else f" (got {got})"
     more = f"; and {len(errors) - 1} more problem(s)" if len(errors) > 1 else ""
     return f"{where or 'request'}: {first.get('msg', 'invalid')}{shown}{more}"
+
+
+class BackgroundServer:
+    """The app on a real uvicorn server in a daemon thread (the tests and the latency benchmark):
+    `url` once it listens (port 0 picks a free one); `stop()` shuts it down."""
+
+    def __init__(self, workbench, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0):
+        import threading
+        import time
+
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(create_app(workbench), host=host, port=port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise TearsBenchError(f"the serve app did not start on {host}:{port}")
+            time.sleep(0.05)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
