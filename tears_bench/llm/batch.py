@@ -34,9 +34,9 @@ from typing import Any, Callable, Iterator, Sequence
 from tears_bench.errors import TearsBenchError
 from tears_bench.llm.base import Completion, ProviderError, ProviderSpec, Usage
 from tears_bench.llm.batch_base import BatchAdapter, BatchState
-from tears_bench.llm.cache import CompletionCache, request_key
+from tears_bench.llm.cache import CompletionCache
 from tears_bench.llm.pricing import estimate_cost, estimate_usage, format_cost
-from tears_bench.llm.runner import RetryPolicy, RunStats
+from tears_bench.llm.runner import RetryPolicy, RunStats, request_positions
 
 LLM_MODES = ("online", "batch")
 BATCH_PROVIDERS = ("openai", "openai-compatible", "anthropic")
@@ -161,9 +161,8 @@ def run_batch(
     if cache is None:
         raise TearsBenchError("--llm-mode batch needs the LLM cache: it keeps the batch ids a rerun resumes from")
     started = time.perf_counter()
-    replicates = list(replicates) if replicates is not None else [0] * len(requests)
-    keys = [request_key(spec, params, messages, r) for messages, r in zip(requests, replicates)]
-    run = _BatchRun(spec, requests, params, keys, cache, options or BatchOptions.from_env(), on_result,
+    positions = request_positions(spec, params, requests, replicates)
+    run = _BatchRun(spec, requests, params, positions, cache, options or BatchOptions.from_env(), on_result,
                     endpoint, log or _stderr, retry or RetryPolicy.from_env())
     run.bar = tqdm(total=len(requests), initial=run.stats.from_cache, desc=desc or f"{spec} batch", unit="req",
                    disable=(None if progress is None else not progress), dynamic_ncols=True)
@@ -179,14 +178,12 @@ def run_batch(
 class _BatchRun:
     """One call of run_batch: the requests, their answers so far, and the batches that owe the rest."""
 
-    def __init__(self, spec, requests, params, keys, cache, options, on_result, endpoint, log, retry):
+    def __init__(self, spec, requests, params, positions, cache, options, on_result, endpoint, log, retry):
         self.spec, self.requests, self.params, self.cache = spec, requests, params, cache
         self.options, self.on_result, self.endpoint, self.log, self.retry = options, on_result, endpoint, log, retry
         self.stats = RunStats(spec, requests=len(requests), mode="batch")
         self.results: list[Completion | None] = [None] * len(requests)
-        self.positions: dict[str, list[int]] = {}  # identical requests are asked once
-        for i, key in enumerate(keys):
-            self.positions.setdefault(key, []).append(i)
+        self.positions = positions  # cache key -> the requests that asked it (asked once)
         self.batch_keys: dict[str, list[str]] = {}  # batch id -> the keys it holds
         self.failures: dict[str, str] = {}  # key -> why its batch did not answer it
         self.merged: set[str] = set()

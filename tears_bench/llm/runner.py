@@ -94,6 +94,17 @@ class RunStats:
                 f"{self.usage.output_tokens:,}; estimated cost {format_cost(self.cost)}")
 
 
+def request_positions(spec: ProviderSpec, params: dict[str, Any], requests: Sequence[list[dict[str, str]]],
+                      replicates: Sequence[int] | None = None) -> dict[str, list[int]]:
+    """Each distinct request's cache key and the positions that asked it: identical requests are
+    sent once, and their answer fills every position (both executors, online and batch)."""
+    replicates = list(replicates) if replicates is not None else [0] * len(requests)
+    positions: dict[str, list[int]] = {}
+    for i, (messages, replicate) in enumerate(zip(requests, replicates)):
+        positions.setdefault(request_key(spec, params, messages, replicate), []).append(i)
+    return positions
+
+
 def run_requests(
     spec: ProviderSpec,
     requests: Sequence[list[dict[str, str]]],
@@ -119,17 +130,11 @@ def run_requests(
     if timeout is not None and not timeout > 0:
         raise TearsBenchError(f"--llm-timeout must be a positive number of seconds, got {timeout}")
     retry = retry or RetryPolicy.from_env()
-    replicates = list(replicates) if replicates is not None else [0] * len(requests)
     start = time.perf_counter()
     stats = RunStats(spec, requests=len(requests))
-    keys = [request_key(spec, params, messages, r) for messages, r in zip(requests, replicates)]
     results: list[Completion | None] = [None] * len(requests)
-    found = cache.get_many(keys) if cache is not None else {}
-
-    # Identical requests are sent once; their answer fills every position that asked it.
-    positions: dict[str, list[int]] = {}
-    for i, key in enumerate(keys):
-        positions.setdefault(key, []).append(i)
+    positions = request_positions(spec, params, requests, replicates)
+    found = cache.get_many(positions) if cache is not None else {}
     for key, where in positions.items():
         if key in found:
             for i in where:
